@@ -1,0 +1,42 @@
+# One entry point for people, CI and the devcontainer. `make test` is the whole suite.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+CARGO ?= cargo
+
+.PHONY: help tools test test-rust test-platform test-delivery fmt lint run bench load-test cluster
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+tools: ## install every tool the tests use (scripts/install-tools)
+	scripts/install-tools
+
+test: tools test-rust test-platform test-delivery ## the whole suite: Rust, platform and delivery checks
+
+test-rust: ## fmt check, clippy (warnings denied), nextest
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	$(CARGO) nextest run --workspace --locked --profile ci
+
+test-platform: ## render and validate manifests, rules, dashboards (issue: platform)
+	scripts/check-platform
+
+test-delivery: ## validate workflows, devcontainer, run k6 smoke variants (issue: delivery)
+	scripts/check-delivery
+
+fmt: ## format the code
+	$(CARGO) fmt --all
+
+run: ## the quickstart: service plus in-process stand-in upstream on :8080
+	$(CARGO) run -p document-proxy
+
+bench: ## proxy vs direct upstream vs nginx proxy_pass, side by side
+	scripts/bench
+
+load-test: ## k6 smoke against a locally started service and stand-in
+	scripts/load-test smoke
+
+cluster: ## local demo on kind: Argo CD, Crossplane, observability, the app
+	scripts/cluster-up
