@@ -1,0 +1,25 @@
+// Chaos: steady load while the stand-in upstream injects faults (scripts/load-test chaos starts it
+// with FAULT_ERROR_RATE, FAULT_RESET_RATE, FAULT_LATENCY_MS, ... set; see docs/contracts.md).
+// The service must never pass on a wrong document, must answer errors as problem+json, and must
+// keep the error share and latency bounded (retries, budget and circuit breaker doing their job).
+import { TARGET_RPS, SMOKE, getDocument, options as baseOptions, thresholds } from './lib/config.js';
+
+const rate = SMOKE ? 10 : Math.max(1, Math.round(TARGET_RPS / 2));
+
+export const options = baseOptions(
+  {
+    chaos: {
+      executor: 'constant-arrival-rate',
+      rate,
+      timeUnit: '1s',
+      duration: SMOKE ? '15s' : __ENV.CHAOS_DURATION || '10m',
+      preAllocatedVUs: Math.max(4, Math.ceil(rate / 5)),
+      maxVUs: Math.max(20, rate * 4),
+    },
+  },
+  thresholds('chaos'),
+);
+
+export default function () {
+  getDocument();
+}
