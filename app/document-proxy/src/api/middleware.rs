@@ -1,0 +1,134 @@
+//! The one middleware every request passes: request id, limits on what a client may send, the
+//! access line, request metrics, and the conversion of every error into problem+json.
+
+use super::context::{self, RequestContext, RequestFacts};
+use super::problem::ApiError;
+use crate::telemetry::Metrics;
+use poem::http::{HeaderValue, header};
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+use tracing::Instrument;
+
+pub const REQUEST_ID: &str = "x-request-id";
+/// Total size of request header names and values accepted.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// Route patterns, the only values the `route` label can take.
+const ROUTES: [&str; 6] = ["/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/openapi.yaml"];
+
+#[derive(Debug, Clone)]
+pub struct Observe {
+    pub metrics: Metrics,
+}
+
+impl<E: Endpoint> Middleware<E> for Observe {
+    type Output = ObserveEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        ObserveEndpoint { inner, metrics: self.metrics.clone() }
+    }
+}
+
+#[derive(Debug)]
+pub struct ObserveEndpoint<E> {
+    inner: E,
+    metrics: Metrics,
+}
+
+/// The route pattern for a path: fixed routes by name, any other single segment is a document id
+/// (valid or not, `/{id}` answers it), anything deeper is unmatched.
+pub fn route_of(path: &str) -> &'static str {
+    if let Some(route) = ROUTES.iter().find(|r| **r == path) {
+        return route;
+    }
+    match path.strip_prefix('/') {
+        Some(rest) if !rest.is_empty() && !rest.contains('/') => "/{id}",
+        _ => "unmatched",
+    }
+}
+
+/// A client's id if it is short and printable (it goes into every log line), else a new one.
+fn request_id(req: &Request) -> String {
+    req.headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_graphic()))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned)
+}
+
+/// What a client may send: no body, bounded headers.
+fn check_limits(req: &Request) -> Result<(), ApiError> {
+    let header_bytes: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::HeadersTooLarge(MAX_HEADER_BYTES));
+    }
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|len| len > 0) || req.headers().contains_key(header::TRANSFER_ENCODING) {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(())
+}
+
+impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> Result<Self::Output> {
+        let started = Instant::now();
+        let id = request_id(&req);
+        let route = route_of(req.uri().path());
+        let method = req.method().clone();
+        let span = tracing::info_span!("request", request_id = %id);
+        let context = Arc::new(RequestContext { request_id: id.clone(), facts: Mutex::new(RequestFacts::default()) });
+        self.metrics.in_flight(1);
+        let response = context::scope(Arc::clone(&context), async {
+            let outcome = match check_limits(&req) {
+                Ok(()) => self.inner.call(req).await.map(IntoResponse::into_response),
+                Err(err) => Err(err.into()),
+            };
+            outcome.unwrap_or_else(|err| ApiError::from_poem(&err).into_response())
+        })
+        .instrument(span.clone())
+        .await;
+        self.metrics.in_flight(-1);
+        let mut response = response;
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+        let elapsed = started.elapsed();
+        let status = response.status().as_u16();
+        self.metrics.request_finished(route, method.as_str(), status, elapsed);
+        let facts = context.facts.lock().unwrap_or_else(|e| e.into_inner());
+        span.in_scope(|| {
+            tracing::info!(
+                method = %method,
+                route,
+                status,
+                latency_ms = elapsed.as_secs_f64() * 1000.0,
+                document_type = facts.document_type.map(|t| t.label()),
+                bytes = facts.bytes,
+                upstream_attempts = facts.upstream_attempts,
+                "access"
+            );
+        });
+        Ok(response)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_of;
+
+    #[test]
+    fn routes_are_patterns_never_raw_paths() {
+        assert_eq!(route_of("/healthz"), "/healthz");
+        assert_eq!(route_of("/529852"), "/{id}");
+        assert_eq!(route_of("/not-a-number"), "/{id}");
+        assert_eq!(route_of("/a/b"), "unmatched");
+        assert_eq!(route_of("/"), "unmatched");
+    }
+}

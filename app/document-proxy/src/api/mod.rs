@@ -1,0 +1,170 @@
+//! The HTTP API, described by poem-openapi so the spec at `/openapi.json` is generated from the
+//! code that serves it.
+
+pub mod context;
+pub mod middleware;
+pub mod problem;
+
+use crate::shutdown::ShutdownSignal;
+use crate::telemetry::Metrics;
+use crate::upstream::{Document, Upstream};
+use bytes::Bytes;
+use poem::http::{HeaderValue, StatusCode, header};
+use poem::{IntoResponse, Response};
+use poem_openapi::param::Path;
+use poem_openapi::payload::PlainText;
+use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::{ApiResponse, OpenApi};
+use problem::ApiError;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio::time::Instant;
+
+/// How long a shed request is told to wait.
+const SHED_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+#[derive(Debug)]
+pub struct DocumentApi {
+    pub upstream: Arc<Upstream>,
+    pub in_flight: Arc<Semaphore>,
+    pub request_timeout: Duration,
+    pub metrics: Metrics,
+    pub shutdown: ShutdownSignal,
+}
+
+/// A validated document; its Content-Type comes from its own bytes, never from the upstream.
+#[derive(Debug)]
+pub struct DocumentResponse {
+    id: u64,
+    document: Document,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum Health {
+    /// Serving.
+    #[oai(status = 200)]
+    Ok(PlainText<&'static str>),
+    /// Shutting down: take this instance out of rotation.
+    #[oai(status = 503)]
+    Unavailable(PlainText<&'static str>),
+}
+
+#[OpenApi]
+impl DocumentApi {
+    /// Liveness: the process answers. Never depends on the upstream, so an upstream outage can
+    /// never make Kubernetes restart healthy pods.
+    #[oai(path = "/healthz", method = "get")]
+    async fn healthz(&self) -> PlainText<&'static str> {
+        PlainText("ok\n")
+    }
+
+    /// Readiness: 503 as soon as shutdown starts, so traffic drains before the process stops.
+    /// It does not follow the upstream on purpose: the upstream is shared by every replica, so
+    /// taking all of them out of rotation would turn the breaker's fast, explained 503s (with
+    /// Retry-After) into connection errors, and would not help the upstream recover.
+    #[oai(path = "/readyz", method = "get")]
+    async fn readyz(&self) -> Health {
+        if self.shutdown.is_triggered() {
+            Health::Unavailable(PlainText("shutting down\n"))
+        } else {
+            Health::Ok(PlainText("ready\n"))
+        }
+    }
+
+    /// Prometheus text exposition.
+    #[oai(path = "/metrics", method = "get")]
+    async fn metrics(&self) -> PlainText<String> {
+        PlainText(self.metrics.render())
+    }
+
+    /// A document (PDF or PNG) for any positive integer id. Only documents that pass structural
+    /// validation are ever sent; a corrupt upstream answer is fetched again within the deadline.
+    #[oai(path = "/:id", method = "get")]
+    async fn document(
+        &self,
+        /// Any positive integer.
+        #[oai(validator(minimum(value = "1")))]
+        id: Path<u64>,
+    ) -> Result<DocumentResponse, ApiError> {
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            self.metrics.shed();
+            return Err(ApiError::Unavailable { detail: "too many requests in flight", retry_after: SHED_RETRY_AFTER });
+        };
+        let deadline = Instant::now() + self.request_timeout;
+        let fetched = tokio::time::timeout_at(deadline, self.upstream.fetch(id.0, deadline)).await;
+        let document = match fetched {
+            Ok(Ok(document)) => document,
+            Ok(Err(err)) => {
+                context::record(|facts| facts.upstream_attempts = err.attempts());
+                return Err(err.into());
+            }
+            Err(_) => return Err(ApiError::GatewayTimeout),
+        };
+        context::record(|facts| {
+            facts.upstream_attempts = document.attempts;
+            facts.document_type = Some(document.kind);
+            facts.bytes = document.body.len();
+        });
+        self.metrics.document_served(document.kind.label());
+        Ok(DocumentResponse { id: id.0, document })
+    }
+}
+
+impl IntoResponse for DocumentResponse {
+    fn into_response(self) -> Response {
+        let Document { body, kind, .. } = self.document;
+        let etag = format!("\"{:x}-{:08x}\"", body.len(), crc32fast::hash(&body));
+        let disposition = format!("inline; filename=\"{}.{}\"", self.id, kind.extension());
+        let mut response = Response::builder()
+            .status(StatusCode::OK)
+            .content_type(kind.mime())
+            .header(header::CONTENT_LENGTH, body.len())
+            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
+            // Every fetch may yield a different document: nothing may be reused.
+            .header(header::CACHE_CONTROL, "no-store")
+            .header(header::ACCEPT_RANGES, "none")
+            .body(Bytes::clone(&body));
+        let headers = response.headers_mut();
+        for (name, value) in [(header::ETAG, etag), (header::CONTENT_DISPOSITION, disposition)] {
+            if let Ok(value) = HeaderValue::from_str(&value) {
+                headers.insert(name, value);
+            }
+        }
+        response
+    }
+}
+
+impl ApiResponse for DocumentResponse {
+    fn meta() -> MetaResponses {
+        let string = || MetaSchemaRef::Inline(Box::new(MetaSchema::new("string")));
+        let header = |name: &str, description: &str| MetaHeader {
+            name: name.to_owned(),
+            description: Some(description.to_owned()),
+            required: true,
+            deprecated: false,
+            schema: string(),
+        };
+        let binary = || MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "binary")));
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: "The document. Content-Type is decided from the validated bytes.",
+                status: Some(200),
+                status_range: None,
+                content: vec![
+                    MetaMediaType { content_type: "application/pdf", schema: binary() },
+                    MetaMediaType { content_type: "image/png", schema: binary() },
+                ],
+                headers: vec![
+                    header("Content-Length", "Size of the document in bytes."),
+                    header("ETag", "Strong validator of these exact bytes."),
+                    header("Content-Disposition", "inline, with a file name from the id and the type."),
+                    header("X-Content-Type-Options", "Always nosniff."),
+                    header("X-Request-Id", "The request id (taken from the request or generated)."),
+                ],
+            }],
+        }
+    }
+
+    fn register(_registry: &mut Registry) {}
+}

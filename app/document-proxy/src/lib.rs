@@ -1,0 +1,15 @@
+//! `document-proxy`: answers `GET /<id>` with a document from the `dummy-pdf-or-png` upstream,
+//! validated structurally so that a corrupt document is never passed on, and fails safe under a
+//! struggling upstream (retries within a budget, circuit breaker), load (shedding) and shutdown
+//! (draining).
+
+pub mod api;
+pub mod config;
+pub mod shutdown;
+pub mod startup;
+pub mod telemetry;
+pub mod upstream;
+pub mod validate;
+
+pub use config::Config;
+pub use startup::{Application, StartError};

@@ -1,0 +1,144 @@
+//! Wiring: `Application::build` binds the port and assembles everything (so tests can start the
+//! service in-process on port 0); `run_until_stopped` serves until shutdown and drains.
+
+use crate::api::middleware::Observe;
+use crate::api::DocumentApi;
+use crate::config::{Config, ConfigError};
+use crate::shutdown::{Shutdown, ShutdownSignal};
+use crate::telemetry::{self, Metrics, loki::LokiFlush};
+use crate::upstream::Upstream;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::{EndpointExt, Route, Server};
+use poem_openapi::OpenApiService;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration:\n{0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on port {port}: {source}")]
+    Bind { port: u16, source: std::io::Error },
+    #[error("cannot start the HTTP client: {0}")]
+    Client(#[from] reqwest::Error),
+    #[error("UPSTREAM_URL is required: this build has no embedded stand-in upstream")]
+    NoUpstream,
+    #[error("cannot start the embedded stand-in upstream: {0}")]
+    StandIn(std::io::Error),
+}
+
+pub struct Application {
+    acceptor: TcpAcceptor,
+    addr: SocketAddr,
+    app: poem::endpoint::BoxEndpoint<'static>,
+    config: Config,
+    shutdown: Shutdown,
+    signal: ShutdownSignal,
+    loki: Option<LokiFlush>,
+    #[cfg(feature = "embedded-upstream")]
+    _stand_in: Option<dummy_pdf_or_png::StandIn>,
+}
+
+impl std::fmt::Debug for Application {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Application").field("addr", &self.addr).finish_non_exhaustive()
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        config.check()?;
+        let metrics = Metrics::new();
+        let loki = telemetry::init_logging(&config, &metrics);
+        let (upstream_url, stand_in) = upstream_url(&config).await?;
+        #[cfg(not(feature = "embedded-upstream"))]
+        let _: Option<()> = stand_in;
+        let upstream = Upstream::new(&upstream_url, &config, metrics.clone())?;
+        let (shutdown, signal) = Shutdown::new();
+        let api = DocumentApi {
+            upstream: Arc::new(upstream),
+            in_flight: Arc::new(Semaphore::new(config.max_in_flight as usize)),
+            request_timeout: config.request_timeout(),
+            metrics: metrics.clone(),
+            shutdown: signal.clone(),
+        };
+        let service = OpenApiService::new(api, "document-proxy", env!("CARGO_PKG_VERSION"))
+            .description("Serves PDF and PNG documents from the dummy-pdf-or-png upstream, never a corrupt one.");
+        let app = Route::new()
+            .at("/docs", service.swagger_ui())
+            .at("/openapi.json", service.spec_endpoint())
+            .at("/openapi.yaml", service.spec_endpoint_yaml())
+            .nest("/", service)
+            .with(Observe { metrics })
+            .boxed();
+        let acceptor = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
+            .into_acceptor()
+            .await
+            .map_err(|source| StartError::Bind { port: config.port, source })?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| StartError::Bind { port: config.port, source: std::io::Error::other("no local address") })?;
+        tracing::info!(%addr, upstream = %upstream_url, "document-proxy ready");
+        Ok(Self {
+            acceptor,
+            addr,
+            app,
+            config,
+            shutdown,
+            signal,
+            loki,
+            #[cfg(feature = "embedded-upstream")]
+            _stand_in: stand_in,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    /// A handle that stops the service (tests; `main` wires it to SIGTERM/SIGINT).
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Serves until shutdown is triggered: readiness turns 503 at once, the listener closes, and
+    /// in-flight requests get up to the grace period to finish. Then the log queue is flushed.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let grace = self.config.shutdown_grace();
+        let result = Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(self.app, self.signal.triggered(), Some(grace))
+            .await;
+        tracing::info!("stopped serving");
+        if let Some(loki) = self.loki {
+            loki.flush().await;
+        }
+        result
+    }
+}
+
+/// The configured upstream, or the in-process stand-in when none is configured.
+#[cfg(feature = "embedded-upstream")]
+async fn upstream_url(config: &Config) -> Result<(reqwest::Url, Option<dummy_pdf_or_png::StandIn>), StartError> {
+    if let Some(url) = &config.upstream_url {
+        return Ok((url.clone(), None));
+    }
+    let stand_in = dummy_pdf_or_png::StandIn::start(SocketAddr::from(([127, 0, 0, 1], 0)), Default::default())
+        .await
+        .map_err(StartError::StandIn)?;
+    let url = reqwest::Url::parse(&stand_in.url()).map_err(|e| StartError::StandIn(std::io::Error::other(e)))?;
+    tracing::warn!(
+        upstream = %url,
+        "UPSTREAM_URL is not set: serving from the EMBEDDED STAND-IN upstream (10% corrupt PDFs, like the real one). \
+         Set UPSTREAM_URL for a real deployment."
+    );
+    Ok((url, Some(stand_in)))
+}
+
+#[cfg(not(feature = "embedded-upstream"))]
+async fn upstream_url(config: &Config) -> Result<(reqwest::Url, Option<()>), StartError> {
+    config.upstream_url.clone().map(|url| (url, None)).ok_or(StartError::NoUpstream)
+}

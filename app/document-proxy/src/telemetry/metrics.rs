@@ -1,0 +1,251 @@
+//! Metrics through OpenTelemetry with the Prometheus exporter on one registry. Every label value
+//! comes from a small fixed set (route patterns, outcomes, types): no label ever holds an id.
+//! Written natively rather than with poem's `opentelemetry`/`prometheus` features, which pin older
+//! OpenTelemetry versions and label requests by full URL (unbounded cardinality).
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider, UpDownCounter};
+use opentelemetry_sdk::metrics::SdkMeterProvider;
+use prometheus::{Encoder, Registry, TextEncoder};
+use std::time::Duration;
+
+/// Seconds; 0.3 is the latency SLO's threshold and must stay a bucket boundary.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Where an upstream attempt ended; the `outcome` label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Corrupt,
+    HttpError,
+    Timeout,
+    ConnectError,
+    TooLarge,
+    BodyError,
+}
+
+impl Outcome {
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Corrupt => "corrupt",
+            Self::HttpError => "http_error",
+            Self::Timeout => "timeout",
+            Self::ConnectError => "connect_error",
+            Self::TooLarge => "too_large",
+            Self::BodyError => "body_error",
+        }
+    }
+}
+
+/// Circuit breaker states as the gauge reports them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitState {
+    Closed = 0,
+    HalfOpen = 1,
+    Open = 2,
+}
+
+/// The service's instruments. Cloning is cheap (handles to shared instruments).
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    registry: Registry,
+    // Kept alive: dropping the provider stops collection.
+    _provider: SdkMeterProvider,
+    request_duration: Histogram<f64>,
+    in_flight: UpDownCounter<i64>,
+    upstream_attempts: Counter<u64>,
+    upstream_duration: Histogram<f64>,
+    documents_served: Counter<u64>,
+    retries: Counter<u64>,
+    retry_budget_exhausted: Counter<u64>,
+    circuit_state: Gauge<i64>,
+    circuit_rejections: Counter<u64>,
+    shed: Counter<u64>,
+    log_events_dropped: Counter<u64>,
+    cache_lookups: Counter<u64>,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let registry = Registry::new();
+        #[cfg(target_os = "linux")]
+        {
+            // Registration only fails on a duplicate, impossible on a fresh registry.
+            let _ = registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+        }
+        let exporter = opentelemetry_prometheus::exporter()
+            .with_registry(registry.clone())
+            .scope_info_enabled(false)
+            .without_target_info()
+            .build()
+            .expect("the exporter builds with a fresh registry");
+        let provider = SdkMeterProvider::builder().with_reader(exporter).build();
+        let meter = provider.meter("document-proxy");
+        let metrics = Self::instruments(&meter, registry, provider);
+        metrics.publish_zeros();
+        meter
+            .i64_gauge("document_proxy_build_info")
+            .with_description("Always 1; the labels say which build is running.")
+            .build()
+            .record(1, &[KeyValue::new("version", env!("CARGO_PKG_VERSION"))]);
+        metrics
+    }
+
+    fn instruments(meter: &Meter, registry: Registry, provider: SdkMeterProvider) -> Self {
+        let seconds = |name: &'static str, description: &'static str| {
+            meter
+                .f64_histogram(name)
+                .with_unit("s")
+                .with_description(description)
+                .with_boundaries(LATENCY_BUCKETS.to_vec())
+                .build()
+        };
+        let counter = |name: &'static str, description: &'static str| {
+            meter.u64_counter(name).with_description(description).build()
+        };
+        Self {
+            registry,
+            _provider: provider,
+            request_duration: seconds(
+                "document_proxy_http_request_duration",
+                "HTTP requests by route pattern, method and status.",
+            ),
+            in_flight: meter
+                .i64_up_down_counter("document_proxy_http_requests_in_flight")
+                .with_description("HTTP requests being served now.")
+                .build(),
+            upstream_attempts: counter("document_proxy_upstream_attempts", "Upstream fetch attempts by outcome."),
+            upstream_duration: seconds(
+                "document_proxy_upstream_attempt_duration",
+                "Upstream fetch attempts, headers to validated body, by outcome.",
+            ),
+            documents_served: counter("document_proxy_documents_served", "Documents delivered by type."),
+            retries: counter("document_proxy_upstream_retries", "Upstream attempts after the first."),
+            retry_budget_exhausted: counter(
+                "document_proxy_retry_budget_exhausted",
+                "Retries not made because the retry budget was spent.",
+            ),
+            circuit_state: meter
+                .i64_gauge("document_proxy_circuit_breaker_state")
+                .with_description("Upstream circuit breaker: 0 closed, 1 half-open, 2 open.")
+                .build(),
+            circuit_rejections: counter(
+                "document_proxy_circuit_breaker_rejections",
+                "Requests answered 503 at once because the circuit was open.",
+            ),
+            shed: counter("document_proxy_requests_shed", "Requests refused because too many were in flight."),
+            log_events_dropped: counter(
+                "document_proxy_log_events_dropped",
+                "Log events not pushed to Loki (queue full or Loki failing); stdout still has them.",
+            ),
+            cache_lookups: counter(
+                "document_proxy_validation_cache_lookups",
+                "Validation verdict cache lookups by result.",
+            ),
+        }
+    }
+
+    /// OpenTelemetry exports a series only once it has a value: publish every counter's fixed
+    /// label sets at zero so dashboards, alerts and `rate()` see them from the first scrape.
+    fn publish_zeros(&self) {
+        for outcome in [
+            Outcome::Ok,
+            Outcome::Corrupt,
+            Outcome::HttpError,
+            Outcome::Timeout,
+            Outcome::ConnectError,
+            Outcome::TooLarge,
+            Outcome::BodyError,
+        ] {
+            self.upstream_attempts.add(0, &[KeyValue::new("outcome", outcome.label())]);
+        }
+        for type_label in ["pdf", "png"] {
+            self.documents_served.add(0, &[KeyValue::new("type", type_label)]);
+        }
+        for result in ["hit", "miss"] {
+            self.cache_lookups.add(0, &[KeyValue::new("result", result)]);
+        }
+        for counter in [
+            &self.retries,
+            &self.retry_budget_exhausted,
+            &self.circuit_rejections,
+            &self.shed,
+            &self.log_events_dropped,
+        ] {
+            counter.add(0, &[]);
+        }
+        self.in_flight.add(0, &[]);
+        self.circuit_state(CircuitState::Closed);
+    }
+
+    /// Prometheus text exposition of everything registered.
+    pub fn render(&self) -> String {
+        let mut out = Vec::with_capacity(16 * 1024);
+        // Encoding into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    pub fn request_finished(&self, route: &'static str, method: &str, status: u16, elapsed: Duration) {
+        self.request_duration.record(
+            elapsed.as_secs_f64(),
+            &[
+                KeyValue::new("route", route),
+                KeyValue::new("method", method.to_owned()),
+                KeyValue::new("status", i64::from(status)),
+            ],
+        );
+    }
+
+    pub fn in_flight(&self, delta: i64) {
+        self.in_flight.add(delta, &[]);
+    }
+
+    pub fn upstream_attempt(&self, outcome: Outcome, elapsed: Duration) {
+        let labels = [KeyValue::new("outcome", outcome.label())];
+        self.upstream_attempts.add(1, &labels);
+        self.upstream_duration.record(elapsed.as_secs_f64(), &labels);
+    }
+
+    pub fn document_served(&self, type_label: &'static str) {
+        self.documents_served.add(1, &[KeyValue::new("type", type_label)]);
+    }
+
+    pub fn retry(&self) {
+        self.retries.add(1, &[]);
+    }
+
+    pub fn retry_budget_exhausted(&self) {
+        self.retry_budget_exhausted.add(1, &[]);
+    }
+
+    pub fn circuit_state(&self, state: CircuitState) {
+        self.circuit_state.record(state as i64, &[]);
+    }
+
+    pub fn circuit_rejection(&self) {
+        self.circuit_rejections.add(1, &[]);
+    }
+
+    pub fn shed(&self) {
+        self.shed.add(1, &[]);
+    }
+
+    pub fn log_events_dropped(&self, count: u64) {
+        self.log_events_dropped.add(count, &[]);
+    }
+
+    pub fn cache_lookup(&self, hit: bool) {
+        let result = if hit { "hit" } else { "miss" };
+        self.cache_lookups.add(1, &[KeyValue::new("result", result)]);
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

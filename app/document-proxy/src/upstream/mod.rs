@@ -1,0 +1,270 @@
+//! The upstream client: fetches a document, validates it, and retries what can be retried —
+//! bounded attempts, exponential backoff with full jitter, one per-request deadline, a retry
+//! budget and a circuit breaker, so a struggling upstream never gets piled on.
+
+mod breaker;
+mod budget;
+mod cache;
+
+use crate::config::Config;
+use crate::telemetry::{Metrics, Outcome};
+use crate::validate::DocumentType;
+pub use breaker::{BreakerSettings, CircuitBreaker};
+pub use budget::RetryBudget;
+pub use cache::{Rejected, ValidationCache, Verdict};
+use bytes::{Bytes, BytesMut};
+use rand::Rng;
+use reqwest::Url;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// A sound document, ready to send.
+#[derive(Debug, Clone)]
+pub struct Document {
+    pub body: Bytes,
+    pub kind: DocumentType,
+    pub attempts: u32,
+}
+
+/// Why one attempt did not yield a sound document.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum AttemptFailure {
+    #[error("upstream answered HTTP {0}")]
+    Status(u16),
+    #[error("upstream attempt timed out")]
+    Timeout,
+    #[error("cannot reach the upstream: {0}")]
+    Connect(String),
+    #[error("upstream body exceeds the {0}-byte limit")]
+    TooLarge(u64),
+    #[error("upstream body broke off: {0}")]
+    Body(String),
+    #[error("upstream sent a document that failed validation ({}): {}", .0.reason, .0.detail)]
+    Corrupt(Rejected),
+}
+
+impl AttemptFailure {
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Self::Status(_) => Outcome::HttpError,
+            Self::Timeout => Outcome::Timeout,
+            Self::Connect(_) => Outcome::ConnectError,
+            Self::TooLarge(_) => Outcome::TooLarge,
+            Self::Body(_) => Outcome::BodyError,
+            Self::Corrupt(_) => Outcome::Corrupt,
+        }
+    }
+
+    /// Client errors mean a misconfigured upstream URL: asking again will not help. Everything
+    /// else may be transient (the upstream corrupts 10% of documents on purpose).
+    fn retryable(&self) -> bool {
+        !matches!(self, Self::Status(status) if (400..500).contains(status) && *status != 429)
+    }
+}
+
+/// The upstream boundary's error; mapped to HTTP in `api::problem`.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("the upstream is failing; the circuit is open")]
+    CircuitOpen { retry_after: Duration },
+    #[error("no sound document from the upstream after {attempts} attempt(s); last: {last}")]
+    Failed { attempts: u32, last: AttemptFailure },
+    #[error("no sound document from the upstream within the deadline ({attempts} attempt(s))")]
+    Deadline { attempts: u32 },
+}
+
+impl UpstreamError {
+    pub fn attempts(&self) -> u32 {
+        match self {
+            Self::CircuitOpen { .. } => 0,
+            Self::Failed { attempts, .. } | Self::Deadline { attempts } => *attempts,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct Upstream {
+    client: reqwest::Client,
+    base: String,
+    attempt_timeout: Duration,
+    max_attempts: u32,
+    backoff_base: Duration,
+    backoff_max: Duration,
+    max_body: u64,
+    breaker: CircuitBreaker,
+    budget: RetryBudget,
+    cache: ValidationCache,
+    metrics: Metrics,
+}
+
+impl Upstream {
+    pub fn new(url: &Url, config: &Config, metrics: Metrics) -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_millis(config.upstream_connect_timeout_ms))
+            .redirect(reqwest::redirect::Policy::none())
+            .tcp_nodelay(true)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("document-proxy/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let breaker = CircuitBreaker::new(
+            BreakerSettings {
+                failure_rate: config.circuit_failure_rate,
+                min_requests: config.circuit_min_requests,
+                window: Duration::from_millis(config.circuit_window_ms),
+                open_for: Duration::from_millis(config.circuit_open_ms),
+            },
+            metrics.clone(),
+        );
+        Ok(Self {
+            client,
+            base: url.as_str().trim_end_matches('/').to_owned(),
+            attempt_timeout: Duration::from_millis(config.upstream_attempt_timeout_ms),
+            max_attempts: config.upstream_max_attempts,
+            backoff_base: Duration::from_millis(config.retry_backoff_base_ms),
+            backoff_max: Duration::from_millis(config.retry_backoff_max_ms),
+            max_body: config.upstream_max_body_bytes,
+            breaker,
+            budget: RetryBudget::new(config.retry_budget_ratio),
+            cache: ValidationCache::new(usize::try_from(config.validation_cache_bytes).unwrap_or(usize::MAX)),
+            metrics,
+        })
+    }
+
+    /// A sound document for `id`, or why there is none by `deadline`.
+    pub async fn fetch(&self, id: u64, deadline: Instant) -> Result<Document, UpstreamError> {
+        self.budget.deposit();
+        let mut attempts = 0;
+        let mut last = None;
+        while attempts < self.max_attempts {
+            if attempts > 0 {
+                if !self.budget.try_withdraw() {
+                    self.metrics.retry_budget_exhausted();
+                    break;
+                }
+                let pause = self.backoff(attempts);
+                if Instant::now() + pause >= deadline {
+                    break;
+                }
+                tokio::time::sleep(pause).await;
+                self.metrics.retry();
+            }
+            let permit = match self.breaker.acquire() {
+                Ok(permit) => permit,
+                Err(retry_after) if attempts == 0 => {
+                    self.metrics.circuit_rejection();
+                    return Err(UpstreamError::CircuitOpen { retry_after });
+                }
+                Err(_) => break,
+            };
+            let remaining = deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                break;
+            }
+            attempts += 1;
+            let started = Instant::now();
+            let result = tokio::time::timeout(self.attempt_timeout.min(remaining), self.attempt(id))
+                .await
+                .unwrap_or(Err(AttemptFailure::Timeout));
+            permit.record(result.is_ok());
+            match result {
+                Ok((body, kind)) => {
+                    self.metrics.upstream_attempt(Outcome::Ok, started.elapsed());
+                    return Ok(Document { body, kind, attempts });
+                }
+                Err(failure) => {
+                    self.metrics.upstream_attempt(failure.outcome(), started.elapsed());
+                    match &failure {
+                        AttemptFailure::Corrupt(rejected) => tracing::warn!(
+                            attempt = attempts,
+                            reason = rejected.reason,
+                            detail = %rejected.detail,
+                            "rejected upstream document"
+                        ),
+                        other => tracing::warn!(attempt = attempts, error = %other, "upstream attempt failed"),
+                    }
+                    if !failure.retryable() {
+                        return Err(UpstreamError::Failed { attempts, last: failure });
+                    }
+                    last = Some(failure);
+                }
+            }
+        }
+        match last {
+            Some(last) if Instant::now() < deadline && !matches!(last, AttemptFailure::Timeout) => {
+                Err(UpstreamError::Failed { attempts, last })
+            }
+            _ => Err(UpstreamError::Deadline { attempts }),
+        }
+    }
+
+    /// Full jitter: uniformly random up to the exponential bound.
+    fn backoff(&self, failures: u32) -> Duration {
+        let bound = self
+            .backoff_base
+            .saturating_mul(1 << failures.saturating_sub(1).min(16))
+            .min(self.backoff_max);
+        bound.mul_f64(rand::rng().random::<f64>())
+    }
+
+    async fn attempt(&self, id: u64) -> Result<(Bytes, DocumentType), AttemptFailure> {
+        let url = format!("{}/{id}", self.base);
+        let mut response = self.client.get(url).send().await.map_err(|err| {
+            if err.is_timeout() {
+                AttemptFailure::Timeout
+            } else {
+                AttemptFailure::Connect(error_chain(&err))
+            }
+        })?;
+        // Only a full answer is a document: 206/304 could only come from a confused upstream,
+        // since no Range or conditional header is ever sent.
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(AttemptFailure::Status(response.status().as_u16()));
+        }
+        let declared = response.content_length();
+        if declared.is_some_and(|len| len > self.max_body) {
+            return Err(AttemptFailure::TooLarge(self.max_body));
+        }
+        let capacity = declared.unwrap_or(64 * 1024).min(self.max_body);
+        let mut body = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        while let Some(chunk) = response.chunk().await.map_err(|err| AttemptFailure::Body(error_chain(&err)))? {
+            if (body.len() + chunk.len()) as u64 > self.max_body {
+                return Err(AttemptFailure::TooLarge(self.max_body));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let body = body.freeze();
+        match self.verdict(&body).await {
+            Ok(kind) => Ok((body, kind)),
+            Err(rejected) => Err(AttemptFailure::Corrupt(rejected)),
+        }
+    }
+
+    async fn verdict(&self, body: &Bytes) -> Verdict {
+        if let Some(verdict) = self.cache.lookup(body) {
+            self.metrics.cache_lookup(true);
+            return verdict;
+        }
+        self.metrics.cache_lookup(false);
+        // Validation inflates megabytes: keep it off the threads that serve connections.
+        let owned = body.clone();
+        let verdict = tokio::task::spawn_blocking(move || cache::judge(&owned))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Rejected { reason: "validator_panicked", detail: "the validator panicked".into() })
+            });
+        self.cache.remember(body.clone(), verdict.clone());
+        verdict
+    }
+}
+
+/// The error and its causes on one line: reqwest's own message alone hides the interesting part.
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
