@@ -146,6 +146,16 @@ def query(prom: int, expr: str) -> tuple[str | None, list]:
     return None, data["data"]["result"]
 
 
+def wait_for_recordings(prom: int, seconds: float = 30) -> None:
+    """A few more scrapes, then until every recording rule has produced a sample (slow machines)."""
+    time.sleep(3)
+    records = {r["record"] for _, doc in prometheus_rules() for g in doc["spec"]["groups"] for r in g["rules"] if "record" in r}
+    deadline = time.time() + seconds
+    while records and time.time() < deadline:
+        records = {r for r in records if not query(prom, f'count({{__name__="{r}"}})')[1]}
+        time.sleep(0.5)
+
+
 def run(report: Report, work: Path, bin_dir: Path) -> str:
     ports = {k: free_port() for k in ("up_a", "up_b", "proxy1", "proxy2", "prom")}
     logs = {k: work / f"{k}.log" for k in ports}
@@ -166,7 +176,7 @@ def run(report: Report, work: Path, bin_dir: Path) -> str:
                   f"--web.listen-address=127.0.0.1:{ports['prom']}"], {}, logs["prom"])
     wait_for(f"http://127.0.0.1:{ports['prom']}/-/ready", "prometheus", prom, logs["prom"])
     traffic(ports["proxy1"], ports["proxy2"], rounds=8)
-    time.sleep(3)  # a few more scrapes and rule evaluations after the last request
+    wait_for_recordings(ports["prom"])
     external = {e["name"]: e["source"] for e in yaml.safe_load((Path(__file__).parent / "external-metrics.yaml").read_text())["external"]}
     exprs = expressions()
     names: dict[str, str] = {}
