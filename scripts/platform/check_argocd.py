@@ -7,8 +7,10 @@
 - automated sync with prune and self-heal; HPA-scaled Deployments' replicas are ignored;
 - the git directory generator produces exactly one Application per environments/<env>/ folder,
   and environments/ holds nothing else; each environment's image component has the fixed format;
-- sync waves order Crossplane -> its config -> observability -> app, and the Environment XR before
-  the app inside each environment."""
+- each environment's Applications together deploy exactly one Environment XR, named like the
+  namespace the app goes to;
+- sync waves order Crossplane -> its config (XRD, Composition, Functions) -> Environment XRs ->
+  observability -> app."""
 from __future__ import annotations
 
 import fnmatch
@@ -21,7 +23,8 @@ from schemas import is_cluster_scoped
 
 IMAGES = {"ghcr.io/acme-sre/document-proxy", "ghcr.io/acme-sre/dummy-pdf-or-png"}
 SEMVER = re.compile(r"^v?\d+\.\d+\.\d+(-[0-9A-Za-z.-]+)?$")
-WAVE_ORDER = [("crossplane",), ("crossplane-config",), ("kube-prometheus-stack", "loki"), ("document-proxy",)]
+WAVE_ORDER = [("crossplane",), ("crossplane-config",), ("environments",), ("kube-prometheus-stack", "loki"),
+              ("document-proxy",)]
 
 
 def wave(doc: dict) -> int:
@@ -90,14 +93,15 @@ def fill(node, params):
     return node
 
 
-def check_app(report: Report, where: str, app: dict, projects: dict[str, dict]) -> None:
+def check_app(report: Report, where: str, app: dict, projects: dict[str, dict]) -> list[dict]:
+    """Checks one Application; returns what its sources from this repo render."""
     name = app["metadata"]["name"]
     spec = app["spec"]
     here = f"{where}: Application {name}"
     proj = projects.get(spec.get("project"))
     if proj is None:
         report.error(here, f"project {spec.get('project')!r} is not defined in argocd/")
-        return
+        return []
     pspec = proj["spec"]
     dest = spec.get("destination") or {}
     if not any(fnmatch.fnmatchcase(dest.get("namespace", ""), d.get("namespace", "")) and
@@ -126,7 +130,7 @@ def check_app(report: Report, where: str, app: dict, projects: dict[str, dict]) 
         path = ROOT / src["path"]
         if not path.is_dir():
             report.error(here, f"source path {src['path']} does not exist")
-        elif (path / "kustomization.yaml").exists():
+        elif "directory" not in src and (path / "kustomization.yaml").exists():  # explicit directory wins, as in Argo CD
             docs, err = render(str(path))
             if docs is None:
                 report.error(here, f"source path {src['path']} does not render: {err}")
@@ -137,6 +141,7 @@ def check_app(report: Report, where: str, app: dict, projects: dict[str, dict]) 
             rendered += [d for f in files for d in load_docs(f)]
     check_rendered_kinds(report, here, rendered, dest.get("namespace", ""), proj)
     check_ignore_replicas(report, here, rendered, spec)
+    return rendered
 
 
 def check_rendered_kinds(report, here, docs, default_ns, proj) -> None:
@@ -167,7 +172,8 @@ def check_ignore_replicas(report, here, docs, spec) -> None:
             report.error(here, "needs syncOptions RespectIgnoreDifferences=true so syncs keep HPA replicas")
 
 
-def check_environments(report: Report, generated: set[str]) -> None:
+def check_environments(report: Report, generated: dict[str, list[tuple[dict, list[dict]]]]) -> None:
+    """generated: environment folder -> [(generated Application, what it renders)]."""
     for entry in sorted((ROOT / "environments").iterdir()):
         where = rel(entry)
         if not entry.is_dir():
@@ -175,23 +181,23 @@ def check_environments(report: Report, generated: set[str]) -> None:
             continue
         if not (entry / "kustomization.yaml").is_file():
             report.error(where, "environment folder without kustomization.yaml")
-        if rel(entry) not in generated:
+        apps = generated.get(where, [])
+        if not apps:
             report.error(where, "no ApplicationSet generates an Application for this environment")
         comp = entry / "image" / "kustomization.yaml"
         doc = (load_docs(comp) or [{}])[0] if comp.exists() else {}
         if doc.get("kind") != "Component" or set(doc) != {"apiVersion", "kind", "images"}:
             report.error(rel(comp), "must be a Kustomize Component holding only an images: list")
-            continue
-        names = {i.get("name") for i in doc["images"]}
-        if names != IMAGES or any(not (i.get("newTag") or i.get("digest")) for i in doc["images"]):
-            report.error(rel(comp), f"images must be exactly {sorted(IMAGES)}, each with newTag or digest")
-        docs, _ = render(str(entry))
-        xr_waves = [wave(d) for d in docs or [] if d["kind"] == "Environment"]
-        app_waves = [wave(d) for d in docs or [] if d["kind"] != "Environment"]
-        if len(xr_waves) != 1:
-            report.error(where, f"must render exactly one Environment XR, found {len(xr_waves)}")
-        elif app_waves and xr_waves[0] >= min(app_waves):
-            report.error(where, "the Environment XR must sync in an earlier wave than the app")
+        else:
+            names = {i.get("name") for i in doc["images"]}
+            if names != IMAGES or any(not (i.get("newTag") or i.get("digest")) for i in doc["images"]):
+                report.error(rel(comp), f"images must be exactly {sorted(IMAGES)}, each with newTag or digest")
+        xrs = [d for _, docs in apps for d in docs if d["kind"] == "Environment"]
+        app_ns = {a["spec"]["destination"].get("namespace") for a, docs in apps if any(d["kind"] == "Deployment" for d in docs)}
+        if apps and len(xrs) != 1:
+            report.error(where, f"its Applications must deploy exactly one Environment XR, found {len(xrs)}")
+        elif apps and {xrs[0]["metadata"]["name"]} != app_ns:
+            report.error(where, f"Environment {xrs[0]['metadata']['name']} must be named like the app's namespace {app_ns}")
 
 
 def main() -> None:
@@ -201,20 +207,24 @@ def main() -> None:
         report.error(where, f"kubectl kustomize failed: {e['error']}")
     projects = {d["metadata"]["name"]: d for _, d in objs.get("AppProject", [])}
     apps = list(objs.get("Application", []))
-    generated: set[str] = set()
+    generated: dict[str, list[tuple[dict, list[dict]]]] = {}
+    origin: dict[int, str] = {}
     for where, appset in objs.get("ApplicationSet", []):
         if not (appset["spec"].get("goTemplate") and "missingkey=error" in (appset["spec"].get("goTemplateOptions") or [])):
             report.error(f"{where}: ApplicationSet {appset['metadata']['name']}", "use goTemplate with missingkey=error")
         try:
             for params, app in generate(appset):
-                if params[".path.path"]:
-                    generated.add(params[".path.path"])
+                if params[".path.path"] and "/clusters/" not in where:
+                    generated.setdefault(params[".path.path"], [])
+                    origin[id(app)] = params[".path.path"]
                 sample = params[".path.path"] or "sample pull request"
                 apps.append((f"{where} (ApplicationSet {appset['metadata']['name']}, {sample})", app))
         except KeyError as exc:
             report.error(where, str(exc))
     for where, app in apps:
-        check_app(report, where, app, projects)
+        rendered = check_app(report, where, app, projects)
+        if id(app) in origin:
+            generated[origin[id(app)]].append((app, rendered))
     check_environments(report, generated)
     waves = {d["metadata"]["name"]: wave(d) for _, d in objs.get("Application", []) + objs.get("ApplicationSet", [])}
     flat = [(step, name) for step, names in enumerate(WAVE_ORDER) for name in names]
