@@ -86,8 +86,9 @@ fn label_value(value: &str) -> Result<(), validator::ValidationError> {
     let ok = value
         .bytes()
         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    ok.then_some(())
-        .ok_or_else(|| validator::ValidationError::new("label").with_message("expected [a-z0-9-]{1,32}".into()))
+    ok.then_some(()).ok_or_else(|| {
+        validator::ValidationError::new("label").with_message("expected [a-z0-9-]{1,32}".into())
+    })
 }
 
 /// Every problem found in the environment, one line each.
@@ -123,21 +124,61 @@ impl Config {
         reader.read("ENVIRONMENT", &mut config.environment, "[a-z0-9-]{1,32}");
         let number = "a number";
         reader.read("REQUEST_TIMEOUT_MS", &mut config.request_timeout_ms, number);
-        reader.read("UPSTREAM_CONNECT_TIMEOUT_MS", &mut config.upstream_connect_timeout_ms, number);
-        reader.read("UPSTREAM_ATTEMPT_TIMEOUT_MS", &mut config.upstream_attempt_timeout_ms, number);
-        reader.read("UPSTREAM_MAX_ATTEMPTS", &mut config.upstream_max_attempts, number);
-        reader.read("RETRY_BACKOFF_BASE_MS", &mut config.retry_backoff_base_ms, number);
-        reader.read("RETRY_BACKOFF_MAX_MS", &mut config.retry_backoff_max_ms, number);
+        reader.read(
+            "UPSTREAM_CONNECT_TIMEOUT_MS",
+            &mut config.upstream_connect_timeout_ms,
+            number,
+        );
+        reader.read(
+            "UPSTREAM_ATTEMPT_TIMEOUT_MS",
+            &mut config.upstream_attempt_timeout_ms,
+            number,
+        );
+        reader.read(
+            "UPSTREAM_MAX_ATTEMPTS",
+            &mut config.upstream_max_attempts,
+            number,
+        );
+        reader.read(
+            "RETRY_BACKOFF_BASE_MS",
+            &mut config.retry_backoff_base_ms,
+            number,
+        );
+        reader.read(
+            "RETRY_BACKOFF_MAX_MS",
+            &mut config.retry_backoff_max_ms,
+            number,
+        );
         reader.read("RETRY_BUDGET_RATIO", &mut config.retry_budget_ratio, number);
-        reader.read("UPSTREAM_MAX_BODY_BYTES", &mut config.upstream_max_body_bytes, number);
-        reader.read("CIRCUIT_FAILURE_RATE", &mut config.circuit_failure_rate, number);
-        reader.read("CIRCUIT_MIN_REQUESTS", &mut config.circuit_min_requests, number);
+        reader.read(
+            "UPSTREAM_MAX_BODY_BYTES",
+            &mut config.upstream_max_body_bytes,
+            number,
+        );
+        reader.read(
+            "CIRCUIT_FAILURE_RATE",
+            &mut config.circuit_failure_rate,
+            number,
+        );
+        reader.read(
+            "CIRCUIT_MIN_REQUESTS",
+            &mut config.circuit_min_requests,
+            number,
+        );
         reader.read("CIRCUIT_WINDOW_MS", &mut config.circuit_window_ms, number);
         reader.read("CIRCUIT_OPEN_MS", &mut config.circuit_open_ms, number);
         reader.read("MAX_IN_FLIGHT", &mut config.max_in_flight, number);
         reader.read("SHUTDOWN_GRACE_MS", &mut config.shutdown_grace_ms, number);
-        reader.read("VALIDATION_CACHE_BYTES", &mut config.validation_cache_bytes, number);
-        reader.read("LOKI_QUEUE_CAPACITY", &mut config.loki_queue_capacity, number);
+        reader.read(
+            "VALIDATION_CACHE_BYTES",
+            &mut config.validation_cache_bytes,
+            number,
+        );
+        reader.read(
+            "LOKI_QUEUE_CAPACITY",
+            &mut config.loki_queue_capacity,
+            number,
+        );
         match config.check() {
             Ok(()) if errors.is_empty() => Ok(config),
             Ok(()) => Err(ConfigError(errors)),
@@ -213,10 +254,14 @@ struct Reader<'a, F> {
 
 impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
     fn read<T: FromStr>(&mut self, var: &str, slot: &mut T, expected: &str) {
-        let Some(raw) = (self.lookup)(var) else { return };
+        let Some(raw) = (self.lookup)(var) else {
+            return;
+        };
         match raw.trim().parse() {
             Ok(value) => *slot = value,
-            Err(_) => self.errors.push(format!("{var}={raw:?}: expected {expected}")),
+            Err(_) => self
+                .errors
+                .push(format!("{var}={raw:?}: expected {expected}")),
         }
     }
 
@@ -225,8 +270,12 @@ impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
             return;
         };
         match Url::parse(raw.trim()) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => *slot = Some(url),
-            _ => self.errors.push(format!("{var}={raw:?}: expected an http(s) URL")),
+            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
+                *slot = Some(url)
+            }
+            _ => self
+                .errors
+                .push(format!("{var}={raw:?}: expected an http(s) URL")),
         }
     }
 }
@@ -237,8 +286,10 @@ mod tests {
     use std::collections::HashMap;
 
     fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> =
-            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+        let env: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
         Config::from_lookup(|var| env.get(var).cloned())
     }
 
@@ -258,7 +309,10 @@ mod tests {
         ])
         .expect("valid");
         assert_eq!(config.port, 9000);
-        assert_eq!(config.upstream_url.expect("set").as_str(), "http://upstream:3000/");
+        assert_eq!(
+            config.upstream_url.expect("set").as_str(),
+            "http://upstream:3000/"
+        );
         assert_eq!(config.retry_budget_ratio, 0.1);
     }
 
@@ -289,8 +343,14 @@ mod tests {
 
     #[test]
     fn backoff_bounds_must_be_ordered() {
-        let err = from(&[("RETRY_BACKOFF_BASE_MS", "500"), ("RETRY_BACKOFF_MAX_MS", "100")])
-            .expect_err("max below base");
-        assert!(err.to_string().contains("RETRY_BACKOFF_MAX_MS=100"), "{err}");
+        let err = from(&[
+            ("RETRY_BACKOFF_BASE_MS", "500"),
+            ("RETRY_BACKOFF_MAX_MS", "100"),
+        ])
+        .expect_err("max below base");
+        assert!(
+            err.to_string().contains("RETRY_BACKOFF_MAX_MS=100"),
+            "{err}"
+        );
     }
 }

@@ -30,7 +30,9 @@ impl Shutdown {
     pub fn on_os_signal(self) {
         tokio::spawn(async move {
             os_signal().await;
-            tracing::info!("shutdown signal received: readiness is 503, draining in-flight requests");
+            tracing::info!(
+                "shutdown signal received: readiness is 503, draining in-flight requests"
+            );
             self.trigger();
         });
     }

@@ -1,8 +1,8 @@
 //! Wiring: `Application::build` binds the port and assembles everything (so tests can start the
 //! service in-process on port 0); `run_until_stopped` serves until shutdown and drains.
 
-use crate::api::middleware::Observe;
 use crate::api::DocumentApi;
+use crate::api::middleware::Observe;
 use crate::config::{Config, ConfigError};
 use crate::shutdown::{Shutdown, ShutdownSignal};
 use crate::telemetry::{self, Metrics, loki::LokiFlush};
@@ -43,7 +43,9 @@ pub struct Application {
 
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Application").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("Application")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -67,7 +69,7 @@ impl Application {
         let service = OpenApiService::new(api, "document-proxy", env!("CARGO_PKG_VERSION"))
             .description("Serves PDF and PNG documents from the dummy-pdf-or-png upstream, never a corrupt one.");
         let app = Route::new()
-            .at("/docs", service.swagger_ui())
+            .nest("/docs", service.swagger_ui())
             .at("/openapi.json", service.spec_endpoint())
             .at("/openapi.yaml", service.spec_endpoint_yaml())
             .nest("/", service)
@@ -76,12 +78,18 @@ impl Application {
         let acceptor = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
             .into_acceptor()
             .await
-            .map_err(|source| StartError::Bind { port: config.port, source })?;
+            .map_err(|source| StartError::Bind {
+                port: config.port,
+                source,
+            })?;
         let addr = acceptor
             .local_addr()
             .first()
             .and_then(|a| a.as_socket_addr().copied())
-            .ok_or_else(|| StartError::Bind { port: config.port, source: std::io::Error::other("no local address") })?;
+            .ok_or_else(|| StartError::Bind {
+                port: config.port,
+                source: std::io::Error::other("no local address"),
+            })?;
         tracing::info!(%addr, upstream = %upstream_url, "document-proxy ready");
         Ok(Self {
             acceptor,
@@ -122,14 +130,18 @@ impl Application {
 
 /// The configured upstream, or the in-process stand-in when none is configured.
 #[cfg(feature = "embedded-upstream")]
-async fn upstream_url(config: &Config) -> Result<(reqwest::Url, Option<dummy_pdf_or_png::StandIn>), StartError> {
+async fn upstream_url(
+    config: &Config,
+) -> Result<(reqwest::Url, Option<dummy_pdf_or_png::StandIn>), StartError> {
     if let Some(url) = &config.upstream_url {
         return Ok((url.clone(), None));
     }
-    let stand_in = dummy_pdf_or_png::StandIn::start(SocketAddr::from(([127, 0, 0, 1], 0)), Default::default())
-        .await
-        .map_err(StartError::StandIn)?;
-    let url = reqwest::Url::parse(&stand_in.url()).map_err(|e| StartError::StandIn(std::io::Error::other(e)))?;
+    let stand_in =
+        dummy_pdf_or_png::StandIn::start(SocketAddr::from(([127, 0, 0, 1], 0)), Default::default())
+            .await
+            .map_err(StartError::StandIn)?;
+    let url = reqwest::Url::parse(&stand_in.url())
+        .map_err(|e| StartError::StandIn(std::io::Error::other(e)))?;
     tracing::warn!(
         upstream = %url,
         "UPSTREAM_URL is not set: serving from the EMBEDDED STAND-IN upstream (10% corrupt PDFs, like the real one). \
@@ -140,5 +152,9 @@ async fn upstream_url(config: &Config) -> Result<(reqwest::Url, Option<dummy_pdf
 
 #[cfg(not(feature = "embedded-upstream"))]
 async fn upstream_url(config: &Config) -> Result<(reqwest::Url, Option<()>), StartError> {
-    config.upstream_url.clone().map(|url| (url, None)).ok_or(StartError::NoUpstream)
+    config
+        .upstream_url
+        .clone()
+        .map(|url| (url, None))
+        .ok_or(StartError::NoUpstream)
 }

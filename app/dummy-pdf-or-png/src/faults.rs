@@ -49,14 +49,46 @@ enum Knob {
 /// (environment variable, request header, knob): one table so both stay in step.
 const KNOBS: [(&str, &str, Knob); 9] = [
     ("FAULT_LATENCY_MS", "x-fault-latency-ms", Knob::Latency),
-    ("FAULT_ERROR_RATE", "x-fault-error-rate", Knob::Rate(|f| &mut f.error_rate)),
-    ("FAULT_RESET_RATE", "x-fault-reset-rate", Knob::Rate(|f| &mut f.reset_rate)),
-    ("FAULT_HANG_RATE", "x-fault-hang-rate", Knob::Rate(|f| &mut f.hang_rate)),
-    ("FAULT_TRICKLE_RATE", "x-fault-trickle-rate", Knob::Rate(|f| &mut f.trickle_rate)),
-    ("FAULT_TRUNCATE_RATE", "x-fault-truncate-rate", Knob::Rate(|f| &mut f.truncate_rate)),
-    ("FAULT_WRONG_TYPE_RATE", "x-fault-wrong-type-rate", Knob::Rate(|f| &mut f.wrong_type_rate)),
-    ("FAULT_OVERSIZE_RATE", "x-fault-oversize-rate", Knob::Rate(|f| &mut f.oversize_rate)),
-    ("CORRUPT_RATE", "x-corrupt-rate", Knob::Rate(|f| &mut f.corrupt_rate)),
+    (
+        "FAULT_ERROR_RATE",
+        "x-fault-error-rate",
+        Knob::Rate(|f| &mut f.error_rate),
+    ),
+    (
+        "FAULT_RESET_RATE",
+        "x-fault-reset-rate",
+        Knob::Rate(|f| &mut f.reset_rate),
+    ),
+    (
+        "FAULT_HANG_RATE",
+        "x-fault-hang-rate",
+        Knob::Rate(|f| &mut f.hang_rate),
+    ),
+    (
+        "FAULT_TRICKLE_RATE",
+        "x-fault-trickle-rate",
+        Knob::Rate(|f| &mut f.trickle_rate),
+    ),
+    (
+        "FAULT_TRUNCATE_RATE",
+        "x-fault-truncate-rate",
+        Knob::Rate(|f| &mut f.truncate_rate),
+    ),
+    (
+        "FAULT_WRONG_TYPE_RATE",
+        "x-fault-wrong-type-rate",
+        Knob::Rate(|f| &mut f.wrong_type_rate),
+    ),
+    (
+        "FAULT_OVERSIZE_RATE",
+        "x-fault-oversize-rate",
+        Knob::Rate(|f| &mut f.oversize_rate),
+    ),
+    (
+        "CORRUPT_RATE",
+        "x-corrupt-rate",
+        Knob::Rate(|f| &mut f.corrupt_rate),
+    ),
 ];
 
 impl Faults {
@@ -150,11 +182,16 @@ mod tests {
     fn bad_values_name_the_setting_and_the_range() {
         let env = |var: &str| (var == "FAULT_HANG_RATE").then(|| "2".to_owned());
         let err = Faults::from_env(env).expect_err("out of range");
-        assert!(err.0.contains("FAULT_HANG_RATE") && err.0.contains("0.0-1.0"), "{err}");
+        assert!(
+            err.0.contains("FAULT_HANG_RATE") && err.0.contains("0.0-1.0"),
+            "{err}"
+        );
 
         let mut headers = HeaderMap::new();
         headers.insert("x-fault-latency-ms", "soon".parse().expect("header"));
-        let err = Faults::none().with_headers(&headers).expect_err("not a number");
+        let err = Faults::none()
+            .with_headers(&headers)
+            .expect_err("not a number");
         assert!(err.0.contains("x-fault-latency-ms"), "{err}");
     }
 }

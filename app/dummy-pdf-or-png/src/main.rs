@@ -42,7 +42,11 @@ fn read_config() -> Result<(u16, Config), String> {
     let distinct = match env("DISTINCT_DOCUMENTS").as_deref().map(str::trim) {
         None | Some("" | "false" | "0") => false,
         Some("true" | "1") => true,
-        Some(other) => return Err(format!("DISTINCT_DOCUMENTS={other:?}: expected true or false")),
+        Some(other) => {
+            return Err(format!(
+                "DISTINCT_DOCUMENTS={other:?}: expected true or false"
+            ));
+        }
     };
     let faults = Faults::from_env(env).map_err(|e| e.0)?;
     Ok((port, Config { faults, distinct }))

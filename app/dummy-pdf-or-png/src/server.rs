@@ -156,7 +156,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return Ok(plain(StatusCode::METHOD_NOT_ALLOWED, "GET or HEAD\n"));
     }
-    let configured = state.faults.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let configured = state
+        .faults
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let faults = match configured.with_headers(req.headers()) {
         Ok(faults) => faults,
         Err(err) => return Ok(plain(StatusCode::BAD_REQUEST, &format!("{err}\n"))),
@@ -191,7 +195,14 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     } else {
         Delivery::Whole
     };
-    Ok(serve(&state, req.method(), req.headers(), &document, content_type, body))
+    Ok(serve(
+        &state,
+        req.method(),
+        req.headers(),
+        &document,
+        content_type,
+        body,
+    ))
 }
 
 /// True for a share `rate` of calls.
@@ -291,9 +302,7 @@ fn serve(
             Delivery::Oversize => oversize(),
         }
     };
-    builder
-        .body(body)
-        .expect("static response parts are valid")
+    builder.body(body).expect("static response parts are valid")
 }
 
 fn not_modified_since(headers: &HeaderMap, modified_at: SystemTime) -> bool {
@@ -308,22 +317,34 @@ fn not_modified_since(headers: &HeaderMap, modified_at: SystemTime) -> bool {
 fn byte_range(spec: &str, len: u64) -> Option<(u64, u64)> {
     let (first, last) = spec.strip_prefix("bytes=")?.split_once('-')?;
     let (start, end) = match (first.trim(), last.trim()) {
-        ("", suffix) => (len.saturating_sub(suffix.parse().ok()?), len.checked_sub(1)?),
+        ("", suffix) => (
+            len.saturating_sub(suffix.parse().ok()?),
+            len.checked_sub(1)?,
+        ),
         (start, "") => (start.parse().ok()?, len.checked_sub(1)?),
-        (start, end) => (start.parse().ok()?, end.parse::<u64>().ok()?.min(len.checked_sub(1)?)),
+        (start, end) => (
+            start.parse().ok()?,
+            end.parse::<u64>().ok()?.min(len.checked_sub(1)?),
+        ),
     };
     (start <= end && start < len).then_some((start, end))
 }
 
 fn empty() -> Body {
-    Full::new(Bytes::new()).map_err(|never| match never {}).boxed()
+    Full::new(Bytes::new())
+        .map_err(|never| match never {})
+        .boxed()
 }
 
 fn plain(status: StatusCode, text: &str) -> Response<Body> {
     Response::builder()
         .status(status)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
-        .body(Full::new(Bytes::from(text.to_owned())).map_err(|never| match never {}).boxed())
+        .body(
+            Full::new(Bytes::from(text.to_owned()))
+                .map_err(|never| match never {})
+                .boxed(),
+        )
         .expect("static response parts are valid")
 }
 

@@ -15,7 +15,14 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
 
 /// Route patterns, the only values the `route` label can take.
-const ROUTES: [&str; 6] = ["/healthz", "/readyz", "/metrics", "/docs", "/openapi.json", "/openapi.yaml"];
+const ROUTES: [&str; 6] = [
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/docs",
+    "/openapi.json",
+    "/openapi.yaml",
+];
 
 #[derive(Debug, Clone)]
 pub struct Observe {
@@ -26,7 +33,10 @@ impl<E: Endpoint> Middleware<E> for Observe {
     type Output = ObserveEndpoint<E>;
 
     fn transform(&self, inner: E) -> Self::Output {
-        ObserveEndpoint { inner, metrics: self.metrics.clone() }
+        ObserveEndpoint {
+            inner,
+            metrics: self.metrics.clone(),
+        }
     }
 }
 
@@ -59,7 +69,11 @@ fn request_id(req: &Request) -> String {
 
 /// What a client may send: no body, bounded headers.
 fn check_limits(req: &Request) -> Result<(), ApiError> {
-    let header_bytes: usize = req.headers().iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
     if header_bytes > MAX_HEADER_BYTES {
         return Err(ApiError::HeadersTooLarge(MAX_HEADER_BYTES));
     }
@@ -68,7 +82,8 @@ fn check_limits(req: &Request) -> Result<(), ApiError> {
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|len| len > 0) || req.headers().contains_key(header::TRANSFER_ENCODING) {
+    if declared.is_some_and(|len| len > 0) || req.headers().contains_key(header::TRANSFER_ENCODING)
+    {
         return Err(ApiError::PayloadTooLarge);
     }
     Ok(())
@@ -83,7 +98,10 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         let route = route_of(req.uri().path());
         let method = req.method().clone();
         let span = tracing::info_span!("request", request_id = %id);
-        let context = Arc::new(RequestContext { request_id: id.clone(), facts: Mutex::new(RequestFacts::default()) });
+        let context = Arc::new(RequestContext {
+            request_id: id.clone(),
+            facts: Mutex::new(RequestFacts::default()),
+        });
         self.metrics.in_flight(1);
         let response = context::scope(Arc::clone(&context), async {
             let outcome = match check_limits(&req) {
@@ -101,7 +119,8 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         }
         let elapsed = started.elapsed();
         let status = response.status().as_u16();
-        self.metrics.request_finished(route, method.as_str(), status, elapsed);
+        self.metrics
+            .request_finished(route, method.as_str(), status, elapsed);
         let facts = context.facts.lock().unwrap_or_else(|e| e.into_inner());
         span.in_scope(|| {
             tracing::info!(

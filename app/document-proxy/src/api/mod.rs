@@ -13,7 +13,9 @@ use poem::http::{HeaderValue, StatusCode, header};
 use poem::{IntoResponse, Response};
 use poem_openapi::param::Path;
 use poem_openapi::payload::PlainText;
-use poem_openapi::registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry};
+use poem_openapi::registry::{
+    MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+};
 use poem_openapi::{ApiResponse, OpenApi};
 use problem::ApiError;
 use std::sync::Arc;
@@ -89,7 +91,10 @@ impl DocumentApi {
     ) -> Result<DocumentResponse, ApiError> {
         let Ok(_permit) = self.in_flight.try_acquire() else {
             self.metrics.shed();
-            return Err(ApiError::Unavailable { detail: "too many requests in flight", retry_after: SHED_RETRY_AFTER });
+            return Err(ApiError::Unavailable {
+                detail: "too many requests in flight",
+                retry_after: SHED_RETRY_AFTER,
+            });
         };
         let deadline = Instant::now() + self.request_timeout;
         let fetched = tokio::time::timeout_at(deadline, self.upstream.fetch(id.0, deadline)).await;
@@ -126,7 +131,10 @@ impl IntoResponse for DocumentResponse {
             .header(header::ACCEPT_RANGES, "none")
             .body(Bytes::clone(&body));
         let headers = response.headers_mut();
-        for (name, value) in [(header::ETAG, etag), (header::CONTENT_DISPOSITION, disposition)] {
+        for (name, value) in [
+            (header::ETAG, etag),
+            (header::CONTENT_DISPOSITION, disposition),
+        ] {
             if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(name, value);
             }
@@ -145,26 +153,72 @@ impl ApiResponse for DocumentResponse {
             deprecated: false,
             schema: string(),
         };
-        let binary = || MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "binary")));
+        let binary =
+            || MetaSchemaRef::Inline(Box::new(MetaSchema::new_with_format("string", "binary")));
         MetaResponses {
             responses: vec![MetaResponse {
                 description: "The document. Content-Type is decided from the validated bytes.",
                 status: Some(200),
                 status_range: None,
                 content: vec![
-                    MetaMediaType { content_type: "application/pdf", schema: binary() },
-                    MetaMediaType { content_type: "image/png", schema: binary() },
+                    MetaMediaType {
+                        content_type: "application/pdf",
+                        schema: binary(),
+                    },
+                    MetaMediaType {
+                        content_type: "image/png",
+                        schema: binary(),
+                    },
                 ],
                 headers: vec![
                     header("Content-Length", "Size of the document in bytes."),
                     header("ETag", "Strong validator of these exact bytes."),
-                    header("Content-Disposition", "inline, with a file name from the id and the type."),
+                    header(
+                        "Content-Disposition",
+                        "inline, with a file name from the id and the type.",
+                    ),
                     header("X-Content-Type-Options", "Always nosniff."),
-                    header("X-Request-Id", "The request id (taken from the request or generated)."),
+                    header(
+                        "X-Request-Id",
+                        "The request id (taken from the request or generated).",
+                    ),
                 ],
             }],
         }
     }
 
     fn register(_registry: &mut Registry) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::shutdown::Shutdown;
+    use poem_openapi::OpenApiService;
+
+    #[tokio::test]
+    async fn readiness_turns_503_when_shutdown_starts_and_liveness_stays_200() {
+        let config = Config::default();
+        let metrics = Metrics::new();
+        let unreachable = "http://127.0.0.1:9".parse().expect("url");
+        let upstream = Upstream::new(&unreachable, &config, metrics.clone()).expect("client");
+        let (shutdown, signal) = Shutdown::new();
+        let api = DocumentApi {
+            upstream: Arc::new(upstream),
+            in_flight: Arc::new(Semaphore::new(1)),
+            request_timeout: config.request_timeout(),
+            metrics,
+            shutdown: signal,
+        };
+        let client = poem::test::TestClient::new(OpenApiService::new(api, "test", "1"));
+        client.get("/readyz").send().await.assert_status_is_ok();
+        shutdown.trigger();
+        client
+            .get("/readyz")
+            .send()
+            .await
+            .assert_status(StatusCode::SERVICE_UNAVAILABLE);
+        client.get("/healthz").send().await.assert_status_is_ok();
+    }
 }

@@ -43,7 +43,10 @@ pub enum ApiError {
     #[error("the upstream did not provide a sound document")]
     BadGateway,
     #[error("{detail}")]
-    Unavailable { detail: &'static str, retry_after: Duration },
+    Unavailable {
+        detail: &'static str,
+        retry_after: Duration,
+    },
     #[error("the upstream did not provide a sound document in time")]
     GatewayTimeout,
     #[error("internal error")]
@@ -59,9 +62,18 @@ impl ApiError {
         (413, "The request carried a body."),
         (431, "The request headers are too large."),
         (500, "Unexpected internal error."),
-        (502, "The upstream sent no sound document (corrupt, failed or too large) within the attempts allowed."),
-        (503, "Overloaded, shutting down, or the upstream circuit is open; see Retry-After."),
-        (504, "The upstream did not deliver a sound document before the deadline."),
+        (
+            502,
+            "The upstream sent no sound document (corrupt, failed or too large) within the attempts allowed.",
+        ),
+        (
+            503,
+            "Overloaded, shutting down, or the upstream circuit is open; see Retry-After.",
+        ),
+        (
+            504,
+            "The upstream did not deliver a sound document before the deadline.",
+        ),
     ];
 
     pub fn status(&self) -> StatusCode {
@@ -88,7 +100,9 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
             StatusCode::BAD_REQUEST => Self::BadRequest(format!("invalid request: {err}")),
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
-            status if status.is_client_error() => Self::BadRequest(format!("invalid request: {err}")),
+            status if status.is_client_error() => {
+                Self::BadRequest(format!("invalid request: {err}"))
+            }
             _ => Self::Internal,
         }
     }
@@ -121,8 +135,8 @@ impl poem::error::ResponseError for ApiError {
             detail: self.to_string(),
             request_id: context::request_id().unwrap_or_default(),
         };
-        let body = serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&problem))
-            .unwrap_or_default();
+        let body =
+            serde_json::to_vec(&poem_openapi::types::ToJSON::to_json(&problem)).unwrap_or_default();
         let mut response = Response::builder()
             .status(status)
             .content_type(PROBLEM_JSON)
@@ -130,12 +144,16 @@ impl poem::error::ResponseError for ApiError {
             .body(body);
         match self {
             Self::MethodNotAllowed => {
-                response.headers_mut().insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
+                response
+                    .headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(ALLOWED_METHODS));
             }
             Self::Unavailable { retry_after, .. } => {
                 // Whole seconds, rounded up, at least one: clients must not come back at once.
                 let seconds = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
             }
             _ => {}
         }

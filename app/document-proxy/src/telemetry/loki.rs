@@ -200,8 +200,13 @@ pub fn encode(batch: &[LogLine], environment: &str) -> Vec<u8> {
     let mut streams: Vec<StreamAdapter> = Vec::new();
     for line in batch {
         let level = line.level.as_str().to_ascii_lowercase();
-        let labels = format!(r#"{{service="document-proxy", environment="{environment}", level="{level}"}}"#);
-        let since_epoch = line.timestamp.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+        let labels = format!(
+            r#"{{service="document-proxy", environment="{environment}", level="{level}"}}"#
+        );
+        let since_epoch = line
+            .timestamp
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
         let entry = EntryAdapter {
             timestamp: Some(Timestamp {
                 seconds: i64::try_from(since_epoch.as_secs()).unwrap_or(i64::MAX),
@@ -231,7 +236,10 @@ mod tests {
     #[test]
     fn push_url_accepts_base_or_endpoint() {
         let base = Url::parse("http://loki:3100").expect("url");
-        assert_eq!(push_url(&base).as_str(), "http://loki:3100/loki/api/v1/push");
+        assert_eq!(
+            push_url(&base).as_str(),
+            "http://loki:3100/loki/api/v1/push"
+        );
         let full = Url::parse("http://loki:3100/loki/api/v1/push").expect("url");
         assert_eq!(push_url(&full), full);
     }
@@ -239,15 +247,32 @@ mod tests {
     #[test]
     fn encoding_round_trips_with_fixed_labels() {
         let batch = [
-            LogLine { level: Level::INFO, timestamp: SystemTime::now(), line: "a\n".into() },
-            LogLine { level: Level::WARN, timestamp: SystemTime::now(), line: "b\n".into() },
-            LogLine { level: Level::INFO, timestamp: SystemTime::now(), line: "c\n".into() },
+            LogLine {
+                level: Level::INFO,
+                timestamp: SystemTime::now(),
+                line: "a\n".into(),
+            },
+            LogLine {
+                level: Level::WARN,
+                timestamp: SystemTime::now(),
+                line: "b\n".into(),
+            },
+            LogLine {
+                level: Level::INFO,
+                timestamp: SystemTime::now(),
+                line: "c\n".into(),
+            },
         ];
-        let raw = snap::raw::Decoder::new().decompress_vec(&encode(&batch, "dev")).expect("snappy");
+        let raw = snap::raw::Decoder::new()
+            .decompress_vec(&encode(&batch, "dev"))
+            .expect("snappy");
         let request = PushRequest::decode(raw.as_slice()).expect("protobuf");
         assert_eq!(request.streams.len(), 2);
         let info = &request.streams[0];
-        assert_eq!(info.labels, r#"{service="document-proxy", environment="dev", level="info"}"#);
+        assert_eq!(
+            info.labels,
+            r#"{service="document-proxy", environment="dev", level="info"}"#
+        );
         let lines: Vec<_> = info.entries.iter().map(|e| e.line.as_str()).collect();
         assert_eq!(lines, ["a", "c"]);
     }

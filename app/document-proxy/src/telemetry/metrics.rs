@@ -74,7 +74,9 @@ impl Metrics {
         #[cfg(target_os = "linux")]
         {
             // Registration only fails on a duplicate, impossible on a fresh registry.
-            let _ = registry.register(Box::new(prometheus::process_collector::ProcessCollector::for_self()));
+            let _ = registry.register(Box::new(
+                prometheus::process_collector::ProcessCollector::for_self(),
+            ));
         }
         let exporter = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
@@ -104,7 +106,10 @@ impl Metrics {
                 .build()
         };
         let counter = |name: &'static str, description: &'static str| {
-            meter.u64_counter(name).with_description(description).build()
+            meter
+                .u64_counter(name)
+                .with_description(description)
+                .build()
         };
         Self {
             registry,
@@ -117,13 +122,22 @@ impl Metrics {
                 .i64_up_down_counter("document_proxy_http_requests_in_flight")
                 .with_description("HTTP requests being served now.")
                 .build(),
-            upstream_attempts: counter("document_proxy_upstream_attempts", "Upstream fetch attempts by outcome."),
+            upstream_attempts: counter(
+                "document_proxy_upstream_attempts",
+                "Upstream fetch attempts by outcome.",
+            ),
             upstream_duration: seconds(
                 "document_proxy_upstream_attempt_duration",
                 "Upstream fetch attempts, headers to validated body, by outcome.",
             ),
-            documents_served: counter("document_proxy_documents_served", "Documents delivered by type."),
-            retries: counter("document_proxy_upstream_retries", "Upstream attempts after the first."),
+            documents_served: counter(
+                "document_proxy_documents_served",
+                "Documents delivered by type.",
+            ),
+            retries: counter(
+                "document_proxy_upstream_retries",
+                "Upstream attempts after the first.",
+            ),
             retry_budget_exhausted: counter(
                 "document_proxy_retry_budget_exhausted",
                 "Retries not made because the retry budget was spent.",
@@ -136,7 +150,10 @@ impl Metrics {
                 "document_proxy_circuit_breaker_rejections",
                 "Requests answered 503 at once because the circuit was open.",
             ),
-            shed: counter("document_proxy_requests_shed", "Requests refused because too many were in flight."),
+            shed: counter(
+                "document_proxy_requests_shed",
+                "Requests refused because too many were in flight.",
+            ),
             log_events_dropped: counter(
                 "document_proxy_log_events_dropped",
                 "Log events not pushed to Loki (queue full or Loki failing); stdout still has them.",
@@ -160,13 +177,16 @@ impl Metrics {
             Outcome::TooLarge,
             Outcome::BodyError,
         ] {
-            self.upstream_attempts.add(0, &[KeyValue::new("outcome", outcome.label())]);
+            self.upstream_attempts
+                .add(0, &[KeyValue::new("outcome", outcome.label())]);
         }
         for type_label in ["pdf", "png"] {
-            self.documents_served.add(0, &[KeyValue::new("type", type_label)]);
+            self.documents_served
+                .add(0, &[KeyValue::new("type", type_label)]);
         }
         for result in ["hit", "miss"] {
-            self.cache_lookups.add(0, &[KeyValue::new("result", result)]);
+            self.cache_lookups
+                .add(0, &[KeyValue::new("result", result)]);
         }
         for counter in [
             &self.retries,
@@ -189,7 +209,13 @@ impl Metrics {
         String::from_utf8(out).unwrap_or_default()
     }
 
-    pub fn request_finished(&self, route: &'static str, method: &str, status: u16, elapsed: Duration) {
+    pub fn request_finished(
+        &self,
+        route: &'static str,
+        method: &str,
+        status: u16,
+        elapsed: Duration,
+    ) {
         self.request_duration.record(
             elapsed.as_secs_f64(),
             &[
@@ -207,11 +233,13 @@ impl Metrics {
     pub fn upstream_attempt(&self, outcome: Outcome, elapsed: Duration) {
         let labels = [KeyValue::new("outcome", outcome.label())];
         self.upstream_attempts.add(1, &labels);
-        self.upstream_duration.record(elapsed.as_secs_f64(), &labels);
+        self.upstream_duration
+            .record(elapsed.as_secs_f64(), &labels);
     }
 
     pub fn document_served(&self, type_label: &'static str) {
-        self.documents_served.add(1, &[KeyValue::new("type", type_label)]);
+        self.documents_served
+            .add(1, &[KeyValue::new("type", type_label)]);
     }
 
     pub fn retry(&self) {
@@ -240,7 +268,8 @@ impl Metrics {
 
     pub fn cache_lookup(&self, hit: bool) {
         let result = if hit { "hit" } else { "miss" };
-        self.cache_lookups.add(1, &[KeyValue::new("result", result)]);
+        self.cache_lookups
+            .add(1, &[KeyValue::new("result", result)]);
     }
 }
 

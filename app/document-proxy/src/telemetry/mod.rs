@@ -17,10 +17,17 @@ use tracing_subscriber::fmt::MakeWriter;
 /// shutdown. A second call in one process (tests under `cargo test`) keeps the first subscriber.
 pub fn init_logging(config: &Config, metrics: &Metrics) -> Option<LokiFlush> {
     let (loki, flush) = match &config.loki_url {
-        Some(url) => match loki::start(url, &config.environment, config.loki_queue_capacity as usize, metrics.clone()) {
+        Some(url) => match loki::start(
+            url,
+            &config.environment,
+            config.loki_queue_capacity as usize,
+            metrics.clone(),
+        ) {
             Ok((sender, flush)) => (Some(sender), Some(flush)),
             Err(err) => {
-                eprintln!("document-proxy: cannot start the Loki client, logging to stdout only: {err}");
+                eprintln!(
+                    "document-proxy: cannot start the Loki client, logging to stdout only: {err}"
+                );
                 (None, None)
             }
         },
@@ -49,11 +56,17 @@ impl<'a> MakeWriter<'a> for TeeWriter {
     type Writer = LineWriter<'a>;
 
     fn make_writer(&'a self) -> Self::Writer {
-        LineWriter { loki: None, level: Level::INFO }
+        LineWriter {
+            loki: None,
+            level: Level::INFO,
+        }
     }
 
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
-        LineWriter { loki: self.loki.as_ref(), level: *meta.level() }
+        LineWriter {
+            loki: self.loki.as_ref(),
+            level: *meta.level(),
+        }
     }
 }
 

@@ -76,7 +76,10 @@ impl CircuitBreaker {
     pub fn new(settings: BreakerSettings, metrics: Metrics) -> Self {
         Self {
             settings,
-            inner: Mutex::new(Inner { state: State::Closed, buckets: [Bucket::default(); BUCKETS] }),
+            inner: Mutex::new(Inner {
+                state: State::Closed,
+                buckets: [Bucket::default(); BUCKETS],
+            }),
             metrics,
         }
     }
@@ -97,13 +100,19 @@ impl CircuitBreaker {
                 self.transition(&mut inner, State::HalfOpen { probing: true });
                 true
             }
-            State::HalfOpen { probing: true } => return Err(self.settings.open_for.min(Duration::from_secs(1))),
+            State::HalfOpen { probing: true } => {
+                return Err(self.settings.open_for.min(Duration::from_secs(1)));
+            }
             State::HalfOpen { probing: false } => {
                 inner.state = State::HalfOpen { probing: true };
                 true
             }
         };
-        Ok(Permit { breaker: self, probe, recorded: false })
+        Ok(Permit {
+            breaker: self,
+            probe,
+            recorded: false,
+        })
     }
 
     fn record(&self, probe: bool, success: bool) {
@@ -114,7 +123,9 @@ impl CircuitBreaker {
                 inner.buckets = [Bucket::default(); BUCKETS];
                 State::Closed
             } else {
-                State::Open { until: now + self.settings.open_for }
+                State::Open {
+                    until: now + self.settings.open_for,
+                }
             };
             self.transition(&mut inner, next);
             return;
@@ -132,14 +143,24 @@ impl CircuitBreaker {
         let (ok, failed) = inner
             .buckets
             .iter()
-            .filter(|b| b.started.is_some_and(|started| now.duration_since(started) < window))
-            .fold((0u64, 0u64), |(ok, failed), b| (ok + u64::from(b.successes), failed + u64::from(b.failures)));
+            .filter(|b| {
+                b.started
+                    .is_some_and(|started| now.duration_since(started) < window)
+            })
+            .fold((0u64, 0u64), |(ok, failed), b| {
+                (ok + u64::from(b.successes), failed + u64::from(b.failures))
+            });
         let total = ok + failed;
         if total >= u64::from(self.settings.min_requests)
             && failed as f64 >= self.settings.failure_rate * total as f64
         {
             tracing::warn!(failed, total, "upstream failing: circuit opens");
-            self.transition(&mut inner, State::Open { until: now + self.settings.open_for });
+            self.transition(
+                &mut inner,
+                State::Open {
+                    until: now + self.settings.open_for,
+                },
+            );
         }
     }
 
@@ -147,13 +168,22 @@ impl CircuitBreaker {
     fn bucket<'a>(&self, inner: &'a mut Inner, now: Instant) -> &'a mut Bucket {
         let width = self.settings.window / BUCKETS as u32;
         let slot = usize::try_from(
-            now.duration_since(*START.get_or_init(Instant::now)).as_nanos() / width.as_nanos().max(1),
+            now.duration_since(*START.get_or_init(Instant::now))
+                .as_nanos()
+                / width.as_nanos().max(1),
         )
         .unwrap_or(0)
             % BUCKETS;
         let bucket = &mut inner.buckets[slot];
-        if bucket.started.is_none_or(|started| now.duration_since(started) >= width) {
-            *bucket = Bucket { started: Some(now), successes: 0, failures: 0 };
+        if bucket
+            .started
+            .is_none_or(|started| now.duration_since(started) >= width)
+        {
+            *bucket = Bucket {
+                started: Some(now),
+                successes: 0,
+                failures: 0,
+            };
         }
         bucket
     }

@@ -26,15 +26,19 @@ impl RetryBudget {
 
     /// Called once per incoming request.
     pub fn deposit(&self) {
-        let _ = self.balance.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
-            Some((b + self.deposit).min(MAX_SAVED_RETRIES * UNIT))
-        });
+        let _ = self
+            .balance
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                Some((b + self.deposit).min(MAX_SAVED_RETRIES * UNIT))
+            });
     }
 
     /// Whether one retry may be made now.
     pub fn try_withdraw(&self) -> bool {
         self.balance
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| (b >= UNIT).then_some(b - UNIT))
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                (b >= UNIT).then_some(b - UNIT)
+            })
             .is_ok()
     }
 }

@@ -41,7 +41,10 @@ pub struct ValidationCache {
 
 impl ValidationCache {
     pub fn new(capacity: usize) -> Self {
-        Self { capacity, inner: Mutex::new(Inner::default()) }
+        Self {
+            capacity,
+            inner: Mutex::new(Inner::default()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
@@ -78,7 +81,9 @@ impl ValidationCache {
             inner.order.retain(|k| *k != key);
         }
         while inner.used + body.len() > self.capacity {
-            let Some(oldest) = inner.order.pop_front() else { break };
+            let Some(oldest) = inner.order.pop_front() else {
+                break;
+            };
             if let Some(evicted) = inner.entries.remove(&oldest) {
                 inner.used -= evicted.body.len();
             }
@@ -128,7 +133,7 @@ mod tests {
     fn only_an_exact_match_hits() {
         let cache = ValidationCache::new(1 << 20);
         let pdf = sample_pdf();
-        verdict(&cache, pdf.clone());
+        let _ = verdict(&cache, pdf.clone());
         let mut flipped = pdf;
         let last = flipped.len() - 20;
         flipped[last] ^= 1;

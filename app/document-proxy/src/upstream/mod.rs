@@ -11,8 +11,8 @@ use crate::telemetry::{Metrics, Outcome};
 use crate::validate::DocumentType;
 pub use breaker::{BreakerSettings, CircuitBreaker};
 pub use budget::RetryBudget;
-pub use cache::{Rejected, ValidationCache, Verdict};
 use bytes::{Bytes, BytesMut};
+pub use cache::{Rejected, ValidationCache, Verdict};
 use rand::Rng;
 use reqwest::Url;
 use std::time::Duration;
@@ -125,7 +125,9 @@ impl Upstream {
             max_body: config.upstream_max_body_bytes,
             breaker,
             budget: RetryBudget::new(config.retry_budget_ratio),
-            cache: ValidationCache::new(usize::try_from(config.validation_cache_bytes).unwrap_or(usize::MAX)),
+            cache: ValidationCache::new(
+                usize::try_from(config.validation_cache_bytes).unwrap_or(usize::MAX),
+            ),
             metrics,
         })
     }
@@ -162,17 +164,24 @@ impl Upstream {
             }
             attempts += 1;
             let started = Instant::now();
-            let result = tokio::time::timeout(self.attempt_timeout.min(remaining), self.attempt(id))
-                .await
-                .unwrap_or(Err(AttemptFailure::Timeout));
+            let result =
+                tokio::time::timeout(self.attempt_timeout.min(remaining), self.attempt(id))
+                    .await
+                    .unwrap_or(Err(AttemptFailure::Timeout));
             permit.record(result.is_ok());
             match result {
                 Ok((body, kind)) => {
-                    self.metrics.upstream_attempt(Outcome::Ok, started.elapsed());
-                    return Ok(Document { body, kind, attempts });
+                    self.metrics
+                        .upstream_attempt(Outcome::Ok, started.elapsed());
+                    return Ok(Document {
+                        body,
+                        kind,
+                        attempts,
+                    });
                 }
                 Err(failure) => {
-                    self.metrics.upstream_attempt(failure.outcome(), started.elapsed());
+                    self.metrics
+                        .upstream_attempt(failure.outcome(), started.elapsed());
                     match &failure {
                         AttemptFailure::Corrupt(rejected) => tracing::warn!(
                             attempt = attempts,
@@ -180,10 +189,15 @@ impl Upstream {
                             detail = %rejected.detail,
                             "rejected upstream document"
                         ),
-                        other => tracing::warn!(attempt = attempts, error = %other, "upstream attempt failed"),
+                        other => {
+                            tracing::warn!(attempt = attempts, error = %other, "upstream attempt failed")
+                        }
                     }
                     if !failure.retryable() {
-                        return Err(UpstreamError::Failed { attempts, last: failure });
+                        return Err(UpstreamError::Failed {
+                            attempts,
+                            last: failure,
+                        });
                     }
                     last = Some(failure);
                 }
@@ -226,7 +240,11 @@ impl Upstream {
         }
         let capacity = declared.unwrap_or(64 * 1024).min(self.max_body);
         let mut body = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
-        while let Some(chunk) = response.chunk().await.map_err(|err| AttemptFailure::Body(error_chain(&err)))? {
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|err| AttemptFailure::Body(error_chain(&err)))?
+        {
             if (body.len() + chunk.len()) as u64 > self.max_body {
                 return Err(AttemptFailure::TooLarge(self.max_body));
             }
@@ -250,7 +268,10 @@ impl Upstream {
         let verdict = tokio::task::spawn_blocking(move || cache::judge(&owned))
             .await
             .unwrap_or_else(|_| {
-                Err(Rejected { reason: "validator_panicked", detail: "the validator panicked".into() })
+                Err(Rejected {
+                    reason: "validator_panicked",
+                    detail: "the validator panicked".into(),
+                })
             });
         self.cache.remember(body.clone(), verdict.clone());
         verdict

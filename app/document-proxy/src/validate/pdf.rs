@@ -71,11 +71,15 @@ fn check_header(data: &[u8]) -> Result<(), Rejection> {
         _ => false,
     };
     if !version_ok {
-        return Err(Rejection::PdfHeader("no %PDF-1.0..1.7 or %PDF-2.0 at offset 0"));
+        return Err(Rejection::PdfHeader(
+            "no %PDF-1.0..1.7 or %PDF-2.0 at offset 0",
+        ));
     }
     match data.get(8) {
         Some(b) if is_ws(*b) => Ok(()),
-        _ => Err(Rejection::PdfHeader("version not followed by an end of line")),
+        _ => Err(Rejection::PdfHeader(
+            "version not followed by an end of line",
+        )),
     }
 }
 
@@ -89,8 +93,12 @@ fn find_startxref(data: &[u8]) -> Result<usize, Rejection> {
     let before_eof = &body[..body.len() - 5];
     // Walk back over: EOL, digits, EOL, "startxref".
     let trim_eol = |s: &[u8]| -> Option<usize> {
-        let n = s.iter().rev().take_while(|b| matches!(b, b'\r' | b'\n')).count();
-        (n >= 1 && n <= 2).then_some(s.len() - n)
+        let n = s
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        (1..=2).contains(&n).then_some(s.len() - n)
     };
     let digits_end =
         trim_eol(before_eof).ok_or(Rejection::PdfStartxref("no end of line before %%EOF"))?;
@@ -99,8 +107,9 @@ fn find_startxref(data: &[u8]) -> Result<usize, Rejection> {
         .rposition(|b| !b.is_ascii_digit())
         .map_or(0, |p| p + 1);
     let digits = &before_eof[digits_start..digits_end];
-    let keyword_end = trim_eol(&before_eof[..digits_start])
-        .ok_or(Rejection::PdfStartxref("the offset is not a line of digits"))?;
+    let keyword_end = trim_eol(&before_eof[..digits_start]).ok_or(Rejection::PdfStartxref(
+        "the offset is not a line of digits",
+    ))?;
     if !before_eof[..keyword_end].ends_with(b"startxref") {
         return Err(Rejection::PdfTrailer("no startxref line before %%EOF"));
     }
@@ -116,8 +125,7 @@ fn parse_usize(digits: &[u8]) -> Option<usize> {
         return None;
     }
     digits.iter().try_fold(0usize, |acc, d| {
-        d.is_ascii_digit()
-            .then(|| acc * 10 + usize::from(d - b'0'))
+        d.is_ascii_digit().then(|| acc * 10 + usize::from(d - b'0'))
     })
 }
 
@@ -328,16 +336,16 @@ impl<'a> Lexer<'a> {
         if self.data[start].is_ascii_digit() {
             let save = self.pos;
             self.skip_ws();
-            if self.pos > save {
-                if let Some(generation) = self.unsigned() {
-                    let after_gen = self.pos;
-                    self.skip_ws();
-                    if self.pos > after_gen && self.keyword(b"R") {
-                        let num = u32::try_from(n).map_err(|_| "object number out of range")?;
-                        let generation =
-                            u16::try_from(generation).map_err(|_| "generation out of range")?;
-                        return Ok(Value::Ref(num, generation));
-                    }
+            if self.pos > save
+                && let Some(generation) = self.unsigned()
+            {
+                let after_gen = self.pos;
+                self.skip_ws();
+                if self.pos > after_gen && self.keyword(b"R") {
+                    let num = u32::try_from(n).map_err(|_| "object number out of range")?;
+                    let generation =
+                        u16::try_from(generation).map_err(|_| "generation out of range")?;
+                    return Ok(Value::Ref(num, generation));
                 }
             }
             self.pos = save;
@@ -477,7 +485,9 @@ impl<'a> Pdf<'a> {
             lx.pos += 1;
             let count = lx.unsigned().ok_or(err("bad subsection header"))?;
             if !data[lx.pos..].starts_with(line_eol) || eol(data, lx.pos) != Some(line_eol) {
-                return Err(err("subsection header line ending differs from `xref` line"));
+                return Err(err(
+                    "subsection header line ending differs from `xref` line",
+                ));
             }
             pos = lx.pos + line_eol.len();
             let count = usize::try_from(count).map_err(|_| err("subsection too long"))?;
@@ -513,6 +523,10 @@ impl<'a> Pdf<'a> {
                         generation,
                     },
                     b'f' => {
+                        // Object 0 heads the free list and always has generation 65535.
+                        if num == 0 && generation != u16::MAX {
+                            return Err(err("object 0 is not free with generation 65535"));
+                        }
                         free_next.push(first as u64);
                         Entry::Free
                     }
@@ -536,9 +550,21 @@ impl<'a> Pdf<'a> {
         if entries.iter().any(|(n, _)| u64::from(*n) >= size) {
             return Err(err("entry beyond the trailer's /Size"));
         }
-        // A free entry's first field names the next free object: it must be a valid number.
-        if free_next.iter().any(|n| *n >= size) {
-            return Err(err("free entry links to an object beyond /Size"));
+        if entries.iter().any(|(n, e)| *n == 0 && *e != Entry::Free) {
+            return Err(err("object 0 is not free"));
+        }
+        // A free entry's first field links to the next free object (0 ends the list): it must
+        // name a free entry of this section, so a damaged link does not go unnoticed.
+        let free: HashSet<u64> = entries
+            .iter()
+            .filter(|(_, e)| *e == Entry::Free)
+            .map(|(n, _)| u64::from(*n))
+            .collect();
+        if free_next
+            .iter()
+            .any(|n| *n >= size || (*n != 0 && !free.contains(n)))
+        {
+            return Err(err("free entry links to an object that is not free"));
         }
         for (num, entry) in entries {
             self.add_entry(num, entry);
@@ -579,7 +605,7 @@ impl<'a> Pdf<'a> {
         }
         let index: Vec<(u64, u64)> = match dict.get(b"Index") {
             None => vec![(0, size)],
-            Some(Value::Array(items)) if items.len() % 2 == 0 => items
+            Some(Value::Array(items)) if items.len().is_multiple_of(2) => items
                 .chunks_exact(2)
                 .map(|p| match p {
                     [Value::Int(a), Value::Int(b)] => {
@@ -597,7 +623,7 @@ impl<'a> Pdf<'a> {
             .iter()
             .try_fold(0u64, |acc, (_, n)| acc.checked_add(*n))
             .ok_or(err("bad /Index"))?;
-        if decoded.len() % row != 0 || rows as u64 != declared {
+        if !decoded.len().is_multiple_of(row) || rows as u64 != declared {
             return Err(err("stream length does not match /W and /Index"));
         }
         let mut fields = decoded.chunks_exact(row);
@@ -693,7 +719,12 @@ impl<'a> Pdf<'a> {
         Ok(Object { value, stream })
     }
 
-    fn stream_length(&mut self, dict: &Dict<'_>, num: u32, depth: usize) -> Result<usize, Rejection> {
+    fn stream_length(
+        &mut self,
+        dict: &Dict<'_>,
+        num: u32,
+        depth: usize,
+    ) -> Result<usize, Rejection> {
         let bad = Rejection::PdfStreamLength { object: num };
         let value = match dict.get(b"Length") {
             Some(Value::Int(i)) => *i,
@@ -862,7 +893,9 @@ impl<'a> Pdf<'a> {
             let mut retain_left = self.retain_left;
             inflate(raw, &mut self.buf, &mut self.inflate_left, num, |chunk| {
                 if chunk.len() > retain_left {
-                    return Err(Rejection::PdfLimits("xref/object streams inflate too large"));
+                    return Err(Rejection::PdfLimits(
+                        "xref/object streams inflate too large",
+                    ));
                 }
                 retain_left -= chunk.len();
                 out.extend_from_slice(chunk);
@@ -1029,7 +1062,7 @@ fn be(bytes: &[u8]) -> u64 {
 
 /// Undoes PNG row predictors (types 0-4 per row, as xref streams use with /Predictor 10-15).
 fn unpredict_png(data: &[u8], row: usize, bpp: usize) -> Option<Vec<u8>> {
-    if row == 0 || data.len() % (row + 1) != 0 {
+    if row == 0 || !data.len().is_multiple_of(row + 1) {
         return None;
     }
     let mut out = Vec::with_capacity(data.len() / (row + 1) * row);
@@ -1048,7 +1081,11 @@ fn unpredict_png(data: &[u8], row: usize, bpp: usize) -> Option<Vec<u8>> {
                 3 => ((u16::from(a) + u16::from(b)) / 2) as u8,
                 4 => {
                     let p = i16::from(a) + i16::from(b) - i16::from(c);
-                    let (pa, pb, pc) = ((p - i16::from(a)).abs(), (p - i16::from(b)).abs(), (p - i16::from(c)).abs());
+                    let (pa, pb, pc) = (
+                        (p - i16::from(a)).abs(),
+                        (p - i16::from(b)).abs(),
+                        (p - i16::from(c)).abs(),
+                    );
                     if pa <= pb && pa <= pc {
                         a
                     } else if pb <= pc {
@@ -1108,3 +1145,410 @@ fn inflate(
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use dummy_pdf_or_png::documents::{Kind, corrupt, distinct, sample_pdf};
+    use flate2::Compression;
+    use flate2::write::ZlibEncoder;
+    use proptest::prelude::*;
+    use std::io::Write;
+    use std::ops::Range;
+    use std::sync::OnceLock;
+
+    fn sample() -> &'static [u8] {
+        static SAMPLE: OnceLock<Vec<u8>> = OnceLock::new();
+        SAMPLE.get_or_init(sample_pdf)
+    }
+
+    fn find(hay: &[u8], needle: &[u8], from: usize) -> usize {
+        from + hay[from..]
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .expect("needle present in the sample")
+    }
+
+    fn rfind(hay: &[u8], needle: &[u8]) -> usize {
+        hay.windows(needle.len())
+            .rposition(|w| w == needle)
+            .expect("needle present in the sample")
+    }
+
+    /// Regions of the sample located by plain text search, independently of the validator.
+    struct Regions {
+        startxref_number: Range<usize>,
+        xref_table: Range<usize>,
+        headers: Vec<Range<usize>>,
+        streams: Vec<Range<usize>>,
+    }
+
+    fn regions(pdf: &[u8]) -> Regions {
+        let sx = rfind(pdf, b"startxref\n") + b"startxref\n".len();
+        let startxref_number = sx..find(pdf, b"\n", sx);
+        let xref = rfind(pdf, b"\nxref\n") + 1;
+        let xref_table = xref..find(pdf, b"trailer", xref);
+        let table = &pdf[xref_table.clone()];
+        let mut headers = Vec::new();
+        let mut streams = Vec::new();
+        for line in table.split(|b| *b == b'\n').filter(|l| l.ends_with(b" n ")) {
+            let offset: usize = std::str::from_utf8(&line[..10])
+                .expect("ascii")
+                .parse()
+                .expect("digits");
+            let header_end = find(pdf, b" obj", offset) + 4;
+            headers.push(offset..header_end);
+            let endobj = find(pdf, b"endobj", offset);
+            if let Some(p) = pdf[offset..endobj]
+                .windows(7)
+                .position(|w| w == b"stream\n")
+            {
+                let start = offset + p + 7;
+                streams.push(start..rfind(&pdf[..endobj], b"\nendstream"));
+            }
+        }
+        Regions {
+            startxref_number,
+            xref_table,
+            headers,
+            streams,
+        }
+    }
+
+    fn zlib(data: &[u8]) -> Vec<u8> {
+        let mut e = ZlibEncoder::new(Vec::new(), Compression::default());
+        e.write_all(data).expect("vec write");
+        e.finish().expect("vec write")
+    }
+
+    #[test]
+    fn sample_is_sound() {
+        assert_eq!(validate(sample()), Ok(()));
+        let r = regions(sample());
+        assert_eq!(r.headers.len(), 10);
+        assert_eq!(r.streams.len(), 3, "content, font-ish and metadata streams");
+        let text = String::from_utf8_lossy(sample());
+        assert!(text.contains("/Length 5 0 R"), "indirect /Length");
+        assert!(text.contains("/Length1 "));
+        assert!(text.contains("/Info 10 0 R"));
+    }
+
+    #[test]
+    fn corrupt_sample_is_rejected() {
+        let bad = corrupt(sample());
+        assert!(bad.starts_with(b"%PDF-1.4"));
+        assert!(bad.ends_with(b"%%EOF\r\n"));
+        let err = validate(&bad).expect_err("corrupt PDF accepted");
+        assert_eq!(err.reason(), "pdf_xref", "{err}");
+    }
+
+    #[test]
+    fn lossy_text_round_trip_alone_is_rejected() {
+        let lossy = String::from_utf8_lossy(sample()).into_owned().into_bytes();
+        assert_ne!(lossy, sample());
+        assert!(validate(&lossy).is_err());
+        let crlf = corrupt(b"%PDF-1.4\n"); // CRLF alone also moves every offset
+        assert_eq!(crlf, b"%PDF-1.4\r\n");
+    }
+
+    #[test]
+    fn distinct_variants_are_sound_and_differ() {
+        let variants: Vec<Vec<u8>> = (0..20).map(|n| distinct(sample(), Kind::Pdf, n)).collect();
+        for (i, v) in variants.iter().enumerate() {
+            assert_eq!(validate(v), Ok(()), "variant {i}");
+            assert_eq!(v.len(), sample().len());
+            for w in &variants[..i] {
+                assert_ne!(v, w);
+            }
+        }
+        let big = distinct(sample(), Kind::Pdf, u64::MAX);
+        assert_eq!(validate(&big), Ok(()));
+    }
+
+    #[test]
+    fn every_truncation_is_rejected() {
+        let pdf = sample();
+        // Dropping only the final EOL after %%EOF leaves a complete document, so stop there.
+        let eof_end = rfind(pdf, b"%%EOF") + 5;
+        for len in 0..eof_end {
+            assert!(validate(&pdf[..len]).is_err(), "prefix {len} accepted");
+        }
+        assert_eq!(validate(&pdf[..eof_end]), Ok(()));
+    }
+
+    #[test]
+    fn structural_regions_reject_every_position() {
+        let pdf = sample();
+        let r = regions(pdf);
+        let mut positions: Vec<usize> = r.startxref_number.clone().collect();
+        positions.extend(r.xref_table.clone());
+        for h in &r.headers {
+            positions.extend(h.clone());
+        }
+        let mut copy = pdf.to_vec();
+        // Single bits, whole bytes, and the flips that turn one legal character into another
+        // (' ' <-> '\r', 'n' <-> 'f', '\n' <-> '\r', digit <-> digit).
+        let xors = [1u8, 2, 4, 8, 0x10, 0x20, 0x40, 0x80, 0xFF, 0x2D, 0x07, 0x03];
+        for at in positions {
+            for x in xors {
+                copy[at] ^= x;
+                assert!(
+                    validate(&copy).is_err(),
+                    "flip {x:#x} at {at} ({:?}) accepted",
+                    pdf[at] as char
+                );
+                copy[at] ^= x;
+            }
+        }
+    }
+
+    #[test]
+    fn free_text_is_not_checked() {
+        // A flip inside the /Info title string cannot be detected structurally: honest baseline.
+        let mut pdf = sample().to_vec();
+        let at = find(&pdf, b"(Dummy PDF file)/Author", 0) + 1;
+        pdf[at] ^= 0x20;
+        assert_eq!(validate(&pdf), Ok(()));
+    }
+
+    #[test]
+    fn stream_length_must_be_exact() {
+        let pdf = sample();
+        let at = find(pdf, b"/Length 2", 0); // the metadata stream's direct length
+        let mut longer = pdf.to_vec();
+        longer[at + 9] += 1;
+        assert!(validate(&longer).is_err());
+    }
+
+    #[test]
+    fn incremental_update_and_prev_loops() {
+        let base = sample();
+        let old_xref = &base[regions(base).startxref_number.clone()];
+        let old_xref = std::str::from_utf8(old_xref).expect("ascii");
+        let mut pdf = base.to_vec();
+        let obj = pdf.len();
+        pdf.extend_from_slice(b"11 0 obj\n<</Title(Updated)>>\nendobj\n");
+        let xref = pdf.len();
+        pdf.extend_from_slice(
+            format!(
+                "xref\n0 1\n0000000000 65535 f \n11 1\n{obj:010} 00000 n \n\
+trailer\n<</Size 12/Root 1 0 R/Info 11 0 R/Prev {old_xref}>>\nstartxref\n{xref}\n%%EOF\n"
+            )
+            .as_bytes(),
+        );
+        assert_eq!(validate(&pdf), Ok(()));
+        // Same-length rewrite of /Prev so it points back at this very section.
+        let mut looped = pdf.clone();
+        let at = rfind(&pdf, b"/Prev ") + 6;
+        let own = format!("{xref:0w$}", w = old_xref.len());
+        looped[at..at + own.len()].copy_from_slice(own.as_bytes());
+        assert!(matches!(validate(&looped), Err(Rejection::PdfXref { .. })));
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Break {
+        None,
+        Offset,
+        Member,
+        RootType,
+    }
+
+    /// PDF-1.5 with the catalog and pages in an object stream, indexed by a FlateDecode xref
+    /// stream with the PNG Up predictor (/Predictor 12), like modern writers produce.
+    fn xref_stream_pdf(brk: Break) -> Vec<u8> {
+        let mut out = b"%PDF-1.5\n%\xE2\xE3\xCF\xD3\n".to_vec();
+        let mut offsets = [0usize; 8];
+        let catalog: &[u8] = if brk == Break::RootType {
+            b"<</Type/Pages/Pages 2 0 R>>"
+        } else {
+            b"<</Type/Catalog/Pages 2 0 R>>"
+        };
+        let pages: &[u8] = b"<</Type/Pages/Kids[3 0 R]/Count 1>>";
+        let header = format!("1 0 2 {} ", catalog.len() + 1);
+        let mut members = header.clone().into_bytes();
+        members.extend_from_slice(catalog);
+        members.push(b' ');
+        members.extend_from_slice(pages);
+        let packed = zlib(&members);
+        offsets[6] = out.len();
+        out.extend_from_slice(
+            format!(
+                "6 0 obj\n<</Type/ObjStm/N 2/First {}/Length {}/Filter/FlateDecode>>\nstream\n",
+                header.len(),
+                packed.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&packed);
+        out.extend_from_slice(b"\nendstream\nendobj\n");
+        offsets[3] = out.len();
+        out.extend_from_slice(
+            b"3 0 obj\n<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R>>\nendobj\n",
+        );
+        let content = zlib(b"BT /F1 12 Tf 72 720 Td (xref stream) Tj ET");
+        offsets[4] = out.len();
+        out.extend_from_slice(b"4 0 obj\n<</Length 5 0 R/Filter/FlateDecode>>\nstream\r\n");
+        out.extend_from_slice(&content);
+        out.extend_from_slice(b"endstream\nendobj\n");
+        offsets[5] = out.len();
+        out.extend_from_slice(format!("5 0 obj\n{}\nendobj\n", content.len()).as_bytes());
+        offsets[7] = out.len();
+        if brk == Break::Offset {
+            offsets[3] += 1;
+        }
+        let member_index = if brk == Break::Member { 1 } else { 0 };
+        let rows: Vec<[u8; 4]> = (0..8)
+            .map(|n| match n {
+                0 => [0, 0, 0, 255],
+                1 => [2, 0, 6, member_index],
+                2 => [2, 0, 6, 1],
+                _ => {
+                    let o = u16::try_from(offsets[n]).expect("small test file");
+                    let [hi, lo] = o.to_be_bytes();
+                    [1, hi, lo, 0]
+                }
+            })
+            .collect();
+        let mut predicted = Vec::new();
+        let mut prev = [0u8; 4];
+        for row in &rows {
+            predicted.push(2);
+            predicted.extend(row.iter().zip(prev).map(|(a, b)| a.wrapping_sub(b)));
+            prev = *row;
+        }
+        let packed = zlib(&predicted);
+        out.extend_from_slice(
+            format!(
+                "7 0 obj\n<</Type/XRef/Size 8/W[1 2 1]/Root 1 0 R/Length {}/Filter/FlateDecode\
+/DecodeParms<</Columns 4/Predictor 12>>>>\nstream\n",
+                packed.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(&packed);
+        out.extend_from_slice(
+            format!("\nendstream\nendobj\nstartxref\n{}\n%%EOF\n", offsets[7]).as_bytes(),
+        );
+        out
+    }
+
+    #[test]
+    fn xref_stream_document() {
+        let good = xref_stream_pdf(Break::None);
+        assert_eq!(validate(&good), Ok(()));
+        assert!(matches!(
+            validate(&xref_stream_pdf(Break::Offset)),
+            Err(Rejection::PdfObjectHeader { object: 3, .. })
+        ));
+        assert!(matches!(
+            validate(&xref_stream_pdf(Break::Member)),
+            Err(Rejection::PdfObjectStream { .. })
+        ));
+        assert!(matches!(
+            validate(&xref_stream_pdf(Break::RootType)),
+            Err(Rejection::PdfRoot(_))
+        ));
+        assert!(validate(&corrupt(&good)).is_err());
+        // Any flip inside the xref stream's compressed data.
+        let data_start = rfind(&good, b"stream\n") + 7;
+        let data_end = rfind(&good, b"\nendstream");
+        for at in data_start..data_end {
+            let mut bad = good.clone();
+            bad[at] ^= 0x01;
+            assert!(validate(&bad).is_err(), "flip at {at} accepted");
+        }
+    }
+
+    #[test]
+    fn lexer_basics() {
+        let mut lx = Lexer {
+            data: b"<</A [1 0 R 2 -3.5 (a(b)\\)c) <0A> /N true null] /B<</C 7>>>>",
+            pos: 0,
+        };
+        let Ok(Value::Dict(d)) = lx.value(0) else {
+            panic!("not a dict");
+        };
+        let Some(Value::Array(a)) = d.get(b"A") else {
+            panic!("no array");
+        };
+        assert_eq!(a[0], Value::Ref(1, 0));
+        assert_eq!(a[1], Value::Int(2));
+        assert_eq!(a.len(), 8);
+        let deep = vec![b'['; MAX_DEPTH + 10];
+        assert!(
+            Lexer {
+                data: &deep,
+                pos: 0
+            }
+            .value(0)
+            .is_err()
+        );
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { failure_persistence: None, ..ProptestConfig::with_cases(512) })]
+
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
+            let _ = super::super::validate(&bytes);
+            let mut prefixed = b"%PDF-1.4\n".to_vec();
+            prefixed.extend_from_slice(&bytes);
+            let _ = validate(&prefixed);
+            // Point startxref at the arbitrary bytes so the xref and object parsers see them.
+            let mut framed = b"%PDF-1.4\n".to_vec();
+            framed.extend_from_slice(&bytes);
+            framed.extend_from_slice(b"\nstartxref\n9\n%%EOF\n");
+            let _ = validate(&framed);
+        }
+
+        #[test]
+        fn pdf_like_tokens_never_panic(
+            parts in proptest::collection::vec(prop::sample::select(vec![
+                "xref\n", "0 3\n", "0000000000 65535 f \n", "0000000009 00000 n \n", "trailer\n",
+                "<<", ">>", "/Size 3", "/Root 1 0 R", "/Prev 9", "1 0 obj\n", "endobj\n", "stream\n",
+                "endstream\n", "/Length 5", "/Length 2 0 R", "/Type/XRef", "/W[1 2 1]", "/Filter/FlateDecode",
+                "/Type/ObjStm", "/N 1", "/First 4", "[", "]", "(", ")", "\n", " ",
+            ]), 0..40)
+        ) {
+            let mut pdf = b"%PDF-1.4\n".to_vec();
+            for p in &parts {
+                pdf.extend_from_slice(p.as_bytes());
+            }
+            pdf.extend_from_slice(b"\nstartxref\n9\n%%EOF\n");
+            let _ = validate(&pdf);
+        }
+
+        #[test]
+        fn any_flip_in_stream_data_is_rejected(which in any::<prop::sample::Index>(),
+                                               at in any::<prop::sample::Index>(),
+                                               x in 1..=255u8) {
+            let r = regions(sample());
+            let range = which.get(&r.streams).clone();
+            let at = range.start + at.index(range.len());
+            let mut pdf = sample().to_vec();
+            pdf[at] ^= x;
+            prop_assert!(validate(&pdf).is_err(), "flip {:#x} at {} accepted", x, at);
+        }
+
+        #[test]
+        fn any_flip_in_structure_is_rejected(at in any::<prop::sample::Index>(), x in 1..=255u8) {
+            let r = regions(sample());
+            let mut positions: Vec<usize> = r.startxref_number.clone().collect();
+            positions.extend(r.xref_table.clone());
+            for h in &r.headers {
+                positions.extend(h.clone());
+            }
+            let at = *at.get(&positions);
+            let mut pdf = sample().to_vec();
+            pdf[at] ^= x;
+            prop_assert!(validate(&pdf).is_err(), "flip {:#x} at {} accepted", x, at);
+        }
+
+        #[test]
+        fn random_flips_anywhere_never_panic(at in any::<prop::sample::Index>(), x in 1..=255u8) {
+            let mut pdf = sample().to_vec();
+            let at = at.index(pdf.len());
+            pdf[at] ^= x;
+            let _ = validate(&pdf);
+        }
+    }
+}

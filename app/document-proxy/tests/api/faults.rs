@@ -1,0 +1,223 @@
+//! Each stand-in fault, and what the client sees: a sound document or a fast, explained failure.
+
+use crate::helpers::{
+    TestApp, assert_problem, assert_sound_document, loopback, spawn_app, spawn_app_in_front_of,
+    spawn_app_with,
+};
+use dummy_pdf_or_png::{Config as StandInConfig, Faults, StandIn};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn upstream_5xx_is_retried_and_a_dead_upstream_gives_502() {
+    let app = spawn_app_with(
+        Faults {
+            error_rate: 0.2,
+            ..Faults::none()
+        },
+        |_| {},
+    )
+    .await;
+    let mut ok = 0;
+    for id in 1..=20 {
+        if app.get(&format!("/{id}")).await.status() == 200 {
+            ok += 1;
+        }
+    }
+    // 20%: retries hide it within the 20% retry budget; the breaker (50%) stays closed.
+    assert!(ok >= 19, "retries hide a 20% error rate: {ok}/20");
+    assert!(app.metric("document_proxy_upstream_retries_total").await > 0.0);
+
+    app.stand_in.set_faults(Faults {
+        error_rate: 1.0,
+        ..Faults::none()
+    });
+    let seen = app.stand_in.requests_seen();
+    assert_problem(app.get("/1").await, 502).await;
+    assert_eq!(
+        app.stand_in.requests_seen() - seen,
+        4,
+        "UPSTREAM_MAX_ATTEMPTS attempts, no more"
+    );
+}
+
+#[tokio::test]
+async fn connection_resets_and_truncated_bodies_are_retried_then_502() {
+    for faults in [
+        Faults {
+            reset_rate: 1.0,
+            ..Faults::none()
+        },
+        Faults {
+            truncate_rate: 1.0,
+            ..Faults::none()
+        },
+    ] {
+        let app = spawn_app_with(faults.clone(), |_| {}).await;
+        let started = Instant::now();
+        assert_problem(app.get("/1").await, 502).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "{faults:?}: {:?}",
+            started.elapsed()
+        );
+        app.stand_in.set_faults(Faults {
+            reset_rate: 0.1,
+            truncate_rate: 0.1,
+            ..Faults::none()
+        });
+        let mut ok = 0;
+        for id in 1..=20 {
+            if app.get(&format!("/{id}")).await.status() == 200 {
+                ok += 1;
+            }
+        }
+        assert!(ok >= 19, "{ok}/20 with 10% resets and 10% truncations");
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_or_trickling_upstream_gets_a_504_within_the_deadline() {
+    for faults in [
+        Faults {
+            hang_rate: 1.0,
+            ..Faults::none()
+        },
+        Faults {
+            trickle_rate: 1.0,
+            ..Faults::none()
+        },
+    ] {
+        let app = spawn_app_with(faults, |config| {
+            config.request_timeout_ms = 600;
+            config.upstream_attempt_timeout_ms = 250;
+        })
+        .await;
+        let started = Instant::now();
+        assert_problem(app.get("/1").await, 504).await;
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(500) && took < Duration::from_millis(900),
+            "{took:?}"
+        );
+        assert!(
+            app.metric("document_proxy_upstream_attempts_total{outcome=\"timeout\"}")
+                .await
+                >= 2.0
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_slow_upstream_within_the_deadline_still_serves() {
+    let app = spawn_app_with(
+        Faults {
+            latency: Duration::from_millis(150),
+            ..Faults::none()
+        },
+        |_| {},
+    )
+    .await;
+    assert_sound_document(app.get("/1").await).await;
+}
+
+#[tokio::test]
+async fn an_oversize_body_is_refused_while_streaming_and_memory_stays_flat() {
+    let app = spawn_app_with(
+        Faults {
+            oversize_rate: 1.0,
+            ..Faults::none()
+        },
+        |_| {},
+    )
+    .await;
+    let before = resident_bytes();
+    for id in 1..=5 {
+        assert_problem(app.get(&format!("/{id}")).await, 502).await;
+    }
+    let grown = resident_bytes().saturating_sub(before);
+    assert!(
+        grown < 16 * 1024 * 1024,
+        "RSS grew by {grown} bytes for 64 MiB bodies"
+    );
+    assert!(
+        app.metric("document_proxy_upstream_attempts_total{outcome=\"too_large\"}")
+            .await
+            >= 5.0
+    );
+}
+
+#[tokio::test]
+async fn an_upstream_that_goes_down_and_comes_back_is_served_again() {
+    let app = spawn_app().await;
+    assert_sound_document(app.get("/1").await).await;
+    let addr = app.stand_in.addr();
+    let TestApp {
+        stand_in,
+        address,
+        client,
+        shutdown,
+        server,
+    } = app;
+    stand_in.stop().await;
+    let down = client
+        .get(format!("{address}/2"))
+        .send()
+        .await
+        .expect("answer");
+    assert!(
+        [502, 503].contains(&down.status().as_u16()),
+        "{}",
+        down.status()
+    );
+    let back = StandIn::start(
+        addr,
+        StandInConfig {
+            faults: Faults::none(),
+            distinct: false,
+        },
+    )
+    .await
+    .expect("rebind");
+    let app = TestApp {
+        stand_in: back,
+        address,
+        client,
+        shutdown,
+        server,
+    };
+    assert_sound_document(app.get("/3").await).await;
+}
+
+#[tokio::test]
+async fn a_stand_in_on_a_closed_port_is_a_fast_502() {
+    let stand_in = StandIn::start(loopback(0), StandInConfig::default())
+        .await
+        .expect("start");
+    let addr = stand_in.addr();
+    stand_in.stop().await;
+    let placeholder = StandIn::start(loopback(0), StandInConfig::default())
+        .await
+        .expect("start");
+    let app = spawn_app_in_front_of(placeholder, |config| {
+        config.upstream_url = Some(format!("http://{addr}").parse().expect("url"));
+    })
+    .await;
+    let started = Instant::now();
+    assert_problem(app.get("/1").await, 502).await;
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert!(
+        app.metric("document_proxy_upstream_attempts_total{outcome=\"connect_error\"}")
+            .await
+            >= 1.0
+    );
+}
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}

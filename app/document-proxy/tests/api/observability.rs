@@ -1,0 +1,210 @@
+//! Request ids, metrics, and the Loki push. The Loki here is a stand-in (no real Loki runs in
+//! tests): it decodes the same snappy/protobuf push a real Loki receives.
+
+use crate::helpers::{assert_problem, loopback, spawn_app, spawn_app_with};
+use document_proxy::telemetry::loki::PushRequest;
+use dummy_pdf_or_png::Faults;
+use poem::{EndpointExt, Route, handler, post, web::Data};
+use prost::Message;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[tokio::test]
+async fn the_request_id_is_taken_returned_and_put_in_problems() {
+    let app = spawn_app().await;
+    let response = app
+        .client
+        .get(format!("{}/abc", app.address))
+        .header("x-request-id", "trace-42")
+        .send()
+        .await;
+    let response = response.expect("answer");
+    assert_eq!(response.headers()["x-request-id"], "trace-42");
+    assert_eq!(
+        assert_problem(response, 400).await["request_id"],
+        "trace-42"
+    );
+    let generated = app.get("/1").await;
+    assert_eq!(
+        generated.headers()["x-request-id"].len(),
+        36,
+        "a UUID when none was sent"
+    );
+    let hostile = app
+        .client
+        .get(format!("{}/1", app.address))
+        .header("x-request-id", "a b")
+        .send()
+        .await;
+    assert_ne!(
+        hostile.expect("answer").headers()["x-request-id"],
+        "a b",
+        "unprintable ids are replaced"
+    );
+}
+
+#[tokio::test]
+async fn metrics_after_traffic_use_route_patterns_and_bounded_labels() {
+    let app = spawn_app().await;
+    for path in ["/1", "/2", "/987654", "/abc", "/healthz", "/x/y"] {
+        app.get(path).await;
+    }
+    let text = app.get("/metrics").await.text().await.expect("text");
+    for series in [
+        r#"document_proxy_http_request_duration_seconds_count{method="GET",route="/{id}",status="200"} 3"#,
+        r#"document_proxy_http_request_duration_seconds_count{method="GET",route="/{id}",status="400"} 1"#,
+        r#"document_proxy_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1"#,
+        r#"document_proxy_http_request_duration_seconds_bucket{method="GET",route="/{id}",status="200",le="0.3"}"#,
+        r#"document_proxy_upstream_attempts_total{outcome="ok"} 3"#,
+        r#"document_proxy_upstream_attempt_duration_seconds_count{outcome="ok"} 3"#,
+        "document_proxy_http_requests_in_flight",
+        "document_proxy_circuit_breaker_state 0",
+        "document_proxy_requests_shed_total 0",
+        "document_proxy_log_events_dropped_total 0",
+        "document_proxy_upstream_retries_total 0",
+        r#"document_proxy_validation_cache_lookups_total{result="hit"}"#,
+        r#"document_proxy_build_info{version=""#,
+        "process_resident_memory_bytes",
+    ] {
+        assert!(text.contains(series), "missing {series} in\n{text}");
+    }
+    for id in ["987654", "abc", "x/y"] {
+        assert!(!text.contains(id), "a raw path leaked into a label: {id}");
+    }
+    let served: f64 = ["pdf", "png"]
+        .iter()
+        .map(|t| {
+            let series = format!("document_proxy_documents_served_total{{type=\"{t}\"}} ");
+            text.lines()
+                .find_map(|l| l.strip_prefix(series.as_str()))
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        })
+        .sum();
+    assert_eq!(served, 3.0);
+}
+
+#[handler]
+async fn push(body: Vec<u8>, received: Data<&Arc<Mutex<Vec<PushRequest>>>>) -> &'static str {
+    let raw = snap::raw::Decoder::new()
+        .decompress_vec(&body)
+        .expect("snappy body");
+    received
+        .lock()
+        .expect("lock")
+        .push(PushRequest::decode(raw.as_slice()).expect("protobuf body"));
+    ""
+}
+
+#[tokio::test]
+async fn loki_stand_in_receives_every_line_of_a_request_with_its_id_and_fixed_labels() {
+    let received: Arc<Mutex<Vec<PushRequest>>> = Arc::new(Mutex::new(Vec::new()));
+    let loki =
+        poem::listener::Listener::into_acceptor(poem::listener::TcpListener::bind(loopback(0)))
+            .await
+            .expect("bind");
+    let loki_port = poem::listener::Acceptor::local_addr(&loki)[0]
+        .as_socket_addr()
+        .expect("tcp")
+        .port();
+    let routes = Route::new()
+        .at("/loki/api/v1/push", post(push))
+        .data(Arc::clone(&received));
+    tokio::spawn(poem::Server::new_with_acceptor(loki).run(routes));
+
+    let app = spawn_app_with(
+        Faults {
+            corrupt_rate: 1.0,
+            ..Faults::none()
+        },
+        |config| {
+            config.loki_url = Some(
+                format!("http://127.0.0.1:{loki_port}")
+                    .parse()
+                    .expect("url"),
+            );
+            config.environment = "test".to_owned();
+        },
+    )
+    .await;
+    let response = app
+        .client
+        .get(format!("{}/5", app.address))
+        .header("x-request-id", "find-me-7")
+        .send()
+        .await;
+    assert_problem(response.expect("answer"), 502).await;
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let (mut access, mut rejected) = (false, false);
+    while !(access && rejected) {
+        assert!(
+            Instant::now() < deadline,
+            "no pushed line carried the request id"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        for request in received.lock().expect("lock").iter() {
+            for stream in &request.streams {
+                assert!(
+                    stream
+                        .labels
+                        .starts_with(r#"{service="document-proxy", environment="test", level=""#),
+                    "{}",
+                    stream.labels
+                );
+                assert!(
+                    !stream.labels.contains("find-me-7"),
+                    "ids never become labels"
+                );
+                for entry in stream
+                    .entries
+                    .iter()
+                    .filter(|e| e.line.contains("find-me-7"))
+                {
+                    access |= entry.line.contains(r#""message":"access""#)
+                        && entry.line.contains(r#""status":502"#);
+                    rejected |= stream.labels.contains(r#"level="warn""#)
+                        && entry.line.contains("rejected upstream document");
+                }
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_hanging_loki_neither_slows_requests_nor_grows_memory_and_drops_are_counted() {
+    // Accepts connections and never answers: the worst Loki there is.
+    let hanging = tokio::net::TcpListener::bind(loopback(0))
+        .await
+        .expect("bind");
+    let loki_port = hanging.local_addr().expect("addr").port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = hanging.accept().await {
+            held.push(socket);
+        }
+    });
+    let app = spawn_app_with(Faults::none(), |config| {
+        config.loki_url = Some(
+            format!("http://127.0.0.1:{loki_port}")
+                .parse()
+                .expect("url"),
+        );
+        config.loki_queue_capacity = 50;
+    })
+    .await;
+    let started = Instant::now();
+    for id in 1..=300 {
+        assert_eq!(app.get(&format!("/{id}")).await.status(), 200);
+    }
+    let took = started.elapsed();
+    assert!(
+        took < Duration::from_secs(10),
+        "300 requests took {took:?} with Loki hanging"
+    );
+    let dropped = app.metric("document_proxy_log_events_dropped_total").await;
+    assert!(
+        dropped >= 200.0,
+        "only {dropped} log events counted as dropped"
+    );
+}
