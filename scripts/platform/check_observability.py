@@ -5,7 +5,9 @@
 - every alert has a unit test, a severity (page|ticket), summary, description and a runbook_url
   that points at an existing file in docs/runbooks/;
 - every dashboard JSON in platform/dashboards/ parses, is listed in its kustomization, has a unique
-  uid, uses only the provisioned datasources (prometheus, loki) and defines the variables it uses.
+  uid, uses only the provisioned datasources (prometheus, loki) and defines the variables it uses;
+- the Alertmanager configuration in the kube-prometheus-stack values passes `amtool check-config`
+  (when amtool, Debian package prometheus-alertmanager, is installed; otherwise a note says so).
 Usage: check_observability.py WORKDIR (a temp folder for the extracted rule files)."""
 from __future__ import annotations
 
@@ -121,12 +123,27 @@ def check_dashboards(report: Report) -> int:
     return len(files)
 
 
+def check_alertmanager(report: Report, workdir: Path) -> str:
+    where = "platform/kube-prometheus-stack/values.yaml"
+    if not shutil.which("amtool"):
+        report.note("alertmanager.config not checked: amtool missing (Debian package prometheus-alertmanager)")
+        return "alertmanager config not checked (no amtool)"
+    config = yaml.safe_load((ROOT / where).read_text())["alertmanager"]["config"]
+    path = workdir / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(config))
+    proc = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        report.error(where, f"amtool check-config failed:\n{proc.stdout}{proc.stderr}")
+    return "alertmanager config passes amtool"
+
+
 def main() -> None:
     report = Report("observability")
     workdir = Path(sys.argv[1])
     alerts = check_rules(report, workdir)
     dashboards = check_dashboards(report)
-    report.finish(f"{alerts} alerts, all unit-tested with runbooks; {dashboards} dashboards")
+    am = check_alertmanager(report, workdir)
+    report.finish(f"{alerts} alerts, all unit-tested with runbooks; {dashboards} dashboards; {am}")
 
 
 if __name__ == "__main__":
