@@ -202,7 +202,8 @@ const WIDTH: usize = 1239;
 const HEIGHT: usize = 1754;
 const PNG_SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
-fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
+/// Appends one PNG chunk with its length and CRC (also used by the validator's tests).
+pub fn png_chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     let len = u32::try_from(data.len()).expect("generated chunks are far below 2^31 bytes");
     out.extend_from_slice(&len.to_be_bytes());
     out.extend_from_slice(kind);

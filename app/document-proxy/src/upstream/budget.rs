@@ -7,7 +7,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 /// Fixed-point: one retry is this many units.
 const UNIT: i64 = 1000;
 /// At most this many retries can be saved up, so a long quiet spell cannot fund a retry storm.
-const MAX_SAVED_RETRIES: i64 = 10;
+/// Measured: with 10 the reserve ran dry in bursts at 256 concurrent requests against the real
+/// upstream's 10% corruption (deposits made while full are lost, retries arrive together), and
+/// 0.04% of requests failed; 100 absorbs such bursts and is still a one-off.
+const MAX_SAVED_RETRIES: i64 = 100;
 
 #[derive(Debug)]
 pub struct RetryBudget {
@@ -57,14 +60,17 @@ mod tests {
                 retries += 1;
             }
         }
-        // 20% of 10 000 plus the reserve of 10.
-        assert!((2000..=2010).contains(&retries), "{retries}");
+        // 20% of 10 000 plus the reserve.
+        assert!(
+            (2000..=2000 + MAX_SAVED_RETRIES).contains(&retries),
+            "{retries}"
+        );
     }
 
     #[test]
     fn a_zero_ratio_allows_only_the_reserve() {
         let budget = RetryBudget::new(0.0);
-        let retries = (0..100).filter(|_| {
+        let retries = (0..200).filter(|_| {
             budget.deposit();
             budget.try_withdraw()
         });

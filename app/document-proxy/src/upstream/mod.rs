@@ -12,7 +12,7 @@ use crate::validate::DocumentType;
 pub use breaker::{BreakerSettings, CircuitBreaker};
 pub use budget::RetryBudget;
 use bytes::{Bytes, BytesMut};
-pub use cache::{Rejected, ValidationCache, Verdict};
+pub use cache::{Rejected, ValidationCache, Verdict, judge};
 use rand::Rng;
 use reqwest::Url;
 use std::time::Duration;

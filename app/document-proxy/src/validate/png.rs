@@ -324,7 +324,7 @@ fn inflate_image(header: &Header, idat: &[&[u8]]) -> Result<(), Rejection> {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use dummy_pdf_or_png::documents::{Kind, distinct, sample_png};
+    use dummy_pdf_or_png::documents::{Kind, distinct, png_chunk, sample_png};
     use flate2::Compression;
     use flate2::write::ZlibEncoder;
     use proptest::prelude::*;
@@ -335,16 +335,6 @@ pub(crate) mod tests {
     pub(crate) fn sample() -> &'static [u8] {
         static SAMPLE: OnceLock<Vec<u8>> = OnceLock::new();
         SAMPLE.get_or_init(sample_png)
-    }
-
-    fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
-        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
-        out.extend_from_slice(kind);
-        out.extend_from_slice(data);
-        let mut crc = crc32fast::Hasher::new();
-        crc.update(kind);
-        crc.update(data);
-        out.extend_from_slice(&crc.finalize().to_be_bytes());
     }
 
     fn zlib(data: &[u8]) -> Vec<u8> {
@@ -367,12 +357,12 @@ pub(crate) mod tests {
         let mut ihdr = w.to_be_bytes().to_vec();
         ihdr.extend_from_slice(&h.to_be_bytes());
         ihdr.extend_from_slice(&[depth, color, 0, 0, interlace]);
-        chunk(&mut out, b"IHDR", &ihdr);
+        png_chunk(&mut out, b"IHDR", &ihdr);
         if plte {
-            chunk(&mut out, b"PLTE", &[0, 0, 0, 255, 255, 255]);
+            png_chunk(&mut out, b"PLTE", &[0, 0, 0, 255, 255, 255]);
         }
-        chunk(&mut out, b"IDAT", &zlib(raw));
-        chunk(&mut out, b"IEND", &[]);
+        png_chunk(&mut out, b"IDAT", &zlib(raw));
+        png_chunk(&mut out, b"IEND", &[]);
         out
     }
 
@@ -487,28 +477,28 @@ pub(crate) mod tests {
         let mut split = SIGNATURE.to_vec();
         let z = zlib(&[0, 1, 2, 0, 3, 4]);
         let ihdr = [0, 0, 0, 2, 0, 0, 0, 2, 8, 0, 0, 0, 0];
-        chunk(&mut split, b"IHDR", &ihdr);
-        chunk(&mut split, b"IDAT", &z[..3]);
-        chunk(&mut split, b"IDAT", &z[3..]);
+        png_chunk(&mut split, b"IHDR", &ihdr);
+        png_chunk(&mut split, b"IDAT", &z[..3]);
+        png_chunk(&mut split, b"IDAT", &z[3..]);
         let mut ok = split.clone();
-        chunk(&mut ok, b"IEND", &[]);
+        png_chunk(&mut ok, b"IEND", &[]);
         assert_eq!(validate(&ok), Ok(()));
         let mut gap = SIGNATURE.to_vec();
-        chunk(&mut gap, b"IHDR", &ihdr);
-        chunk(&mut gap, b"IDAT", &z[..3]);
-        chunk(&mut gap, b"tEXt", b"a\0b");
-        chunk(&mut gap, b"IDAT", &z[3..]);
-        chunk(&mut gap, b"IEND", &[]);
+        png_chunk(&mut gap, b"IHDR", &ihdr);
+        png_chunk(&mut gap, b"IDAT", &z[..3]);
+        png_chunk(&mut gap, b"tEXt", b"a\0b");
+        png_chunk(&mut gap, b"IDAT", &z[3..]);
+        png_chunk(&mut gap, b"IEND", &[]);
         assert!(matches!(validate(&gap), Err(Rejection::PngChunkOrder(_))));
         let mut unknown = split.clone();
-        chunk(&mut unknown, b"ABCD", &[]);
-        chunk(&mut unknown, b"IEND", &[]);
+        png_chunk(&mut unknown, b"ABCD", &[]);
+        png_chunk(&mut unknown, b"IEND", &[]);
         assert!(matches!(
             validate(&unknown),
             Err(Rejection::PngUnknownCritical { .. })
         ));
         let mut no_iend = split;
-        chunk(&mut no_iend, b"tEXt", b"a\0b");
+        png_chunk(&mut no_iend, b"tEXt", b"a\0b");
         assert!(matches!(
             validate(&no_iend),
             Err(Rejection::PngTruncated(_))
@@ -535,7 +525,7 @@ pub(crate) mod tests {
         ) {
             let mut png = SIGNATURE.to_vec();
             for (kind, data) in &chunks {
-                chunk(&mut png, kind, data);
+                png_chunk(&mut png, kind, data);
             }
             let _ = validate(&png);
         }

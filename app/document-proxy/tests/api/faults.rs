@@ -1,10 +1,10 @@
 //! Each stand-in fault, and what the client sees: a sound document or a fast, explained failure.
 
 use crate::helpers::{
-    TestApp, assert_problem, assert_sound_document, loopback, spawn_app, spawn_app_in_front_of,
-    spawn_app_with,
+    TestApp, assert_problem, assert_sound_document, spawn_app, spawn_app_in_front_of,
+    spawn_app_with, start_stand_in,
 };
-use dummy_pdf_or_png::{Config as StandInConfig, Faults, StandIn};
+use dummy_pdf_or_png::Faults;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
@@ -52,7 +52,9 @@ async fn connection_resets_and_truncated_bodies_are_retried_then_502() {
             ..Faults::none()
         },
     ] {
-        let app = spawn_app_with(faults.clone(), |_| {}).await;
+        // Retries alone are under test here; the breaker has its own test and would trip at the
+        // first phase's 100% failures.
+        let app = spawn_app_with(faults.clone(), |config| config.circuit_min_requests = 1000).await;
         let started = Instant::now();
         assert_problem(app.get("/1").await, 502).await;
         assert!(
@@ -169,15 +171,7 @@ async fn an_upstream_that_goes_down_and_comes_back_is_served_again() {
         "{}",
         down.status()
     );
-    let back = StandIn::start(
-        addr,
-        StandInConfig {
-            faults: Faults::none(),
-            distinct: false,
-        },
-    )
-    .await
-    .expect("rebind");
+    let back = start_stand_in(addr.port(), Faults::none()).await;
     let app = TestApp {
         stand_in: back,
         address,
@@ -190,14 +184,10 @@ async fn an_upstream_that_goes_down_and_comes_back_is_served_again() {
 
 #[tokio::test]
 async fn a_stand_in_on_a_closed_port_is_a_fast_502() {
-    let stand_in = StandIn::start(loopback(0), StandInConfig::default())
-        .await
-        .expect("start");
+    let stand_in = start_stand_in(0, Faults::none()).await;
     let addr = stand_in.addr();
     stand_in.stop().await;
-    let placeholder = StandIn::start(loopback(0), StandInConfig::default())
-        .await
-        .expect("start");
+    let placeholder = start_stand_in(0, Faults::none()).await;
     let app = spawn_app_in_front_of(placeholder, |config| {
         config.upstream_url = Some(format!("http://{addr}").parse().expect("url"));
     })

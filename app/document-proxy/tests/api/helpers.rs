@@ -57,16 +57,18 @@ pub async fn spawn_app() -> TestApp {
 }
 
 pub async fn spawn_app_with(faults: Faults, configure: impl FnOnce(&mut Config)) -> TestApp {
-    let stand_in = StandIn::start(
-        loopback(0),
-        StandInConfig {
-            faults,
-            distinct: false,
-        },
-    )
-    .await
-    .expect("stand-in starts");
-    spawn_app_in_front_of(stand_in, configure).await
+    spawn_app_in_front_of(start_stand_in(0, faults).await, configure).await
+}
+
+/// A stand-in on a loopback port (0: any free port) serving the fixed documents.
+pub async fn start_stand_in(port: u16, faults: Faults) -> StandIn {
+    let config = StandInConfig {
+        faults,
+        distinct: false,
+    };
+    StandIn::start(loopback(port), config)
+        .await
+        .expect("stand-in starts")
 }
 
 pub async fn spawn_app_in_front_of(

@@ -1,7 +1,7 @@
 //! Start-up, configuration errors, the OpenAPI document, and draining on shutdown.
 
-use crate::helpers::{loopback, spawn_app, spawn_app_with};
-use dummy_pdf_or_png::{Config as StandInConfig, Faults, StandIn};
+use crate::helpers::{loopback, spawn_app, spawn_app_with, start_stand_in};
+use dummy_pdf_or_png::Faults;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -114,15 +114,7 @@ async fn sigterm_drains_and_exits_zero() {
         latency: Duration::from_millis(600),
         ..Faults::none()
     };
-    let stand_in = StandIn::start(
-        loopback(0),
-        StandInConfig {
-            faults,
-            distinct: false,
-        },
-    )
-    .await
-    .expect("start");
+    let stand_in = start_stand_in(0, faults).await;
     let port = std::net::TcpListener::bind(loopback(0))
         .expect("free port")
         .local_addr()

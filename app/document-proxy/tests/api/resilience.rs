@@ -70,9 +70,9 @@ async fn retries_never_add_more_than_the_budget_to_a_failing_upstream() {
         assert_problem(app.get(&format!("/{id}")).await, 502).await;
     }
     let seen = app.stand_in.requests_seen() as f64;
-    // Each request once, plus 20% of them as retries, plus the budget's reserve of 10.
+    // Each request once, plus 20% of them as retries, plus the budget's reserve of 100.
     assert!(
-        seen <= f64::from(requests) * 1.2 + 10.0,
+        seen <= f64::from(requests) * 1.2 + 100.0,
         "{seen} upstream requests for {requests}"
     );
     assert!(
