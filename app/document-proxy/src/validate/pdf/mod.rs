@@ -1,0 +1,200 @@
+//! Strict PDF structure validation: no repair, no guessing.
+//!
+//! Checks: the header; the last `startxref` before the final `%%EOF` points exactly at an xref
+//! table or an xref stream; the `/Prev` (and hybrid `/XRefStm`) chain; every in-use entry's offset
+//! points exactly at `N G obj` with matching numbers and the object parses up to `endobj`; every
+//! stream is exactly `/Length` bytes (direct or indirect) then `endstream`; every stream whose first
+//! filter is FlateDecode inflates completely (Adler-32 checked); compressed (type 2) entries exist in
+//! their object stream; `/Root` resolves to a `/Type/Catalog` dictionary.
+//!
+//! What cannot be checked: bytes inside free text (string literals such as `/Info` values, names,
+//! numbers that nothing cross-checks) and streams with filters other than FlateDecode (only their
+//! length is checked). A flip there can leave a structurally sound file.
+//!
+//! Work is bounded: nesting depth, xref sections, resolution depth, and inflated bytes (total and
+//! retained) are capped, and nothing is allocated from a declared size without checking it against
+//! the input length first.
+//!
+//! Layout: this file holds the entry point, the header and trailer checks, the cross-reference
+//! model (`Pdf`) and the final per-object and `/Root` passes; `lexer` tokenises objects, `xref`
+//! loads the xref sections, `objects` parses and resolves objects (including members of object
+//! streams), and `streams` checks stream lengths and decodes or inflates stream data.
+
+mod lexer;
+mod objects;
+mod streams;
+#[cfg(test)]
+mod tests;
+mod xref;
+
+use super::Rejection;
+use lexer::{Value, is_ws};
+use std::collections::HashMap;
+
+/// Deepest nesting of arrays/dictionaries accepted (real files stay below 10).
+const MAX_DEPTH: usize = 64;
+/// Most xref sections followed through `/Prev` and `/XRefStm`.
+const MAX_SECTIONS: usize = 1024;
+/// Deepest chain of resolutions (indirect /Length inside an object stream whose /Length is ...).
+const MAX_RESOLVE_DEPTH: usize = 4;
+/// Inflated bytes checked per document (streamed, not kept): caps the CPU cost of flate bombs.
+const MAX_INFLATE_TOTAL: u64 = 256 * 1024 * 1024;
+/// Inflated bytes kept in memory (xref and object streams), as a multiple of the input length.
+const RETAIN_FACTOR: usize = 16;
+const RETAIN_FLOOR: usize = 1024 * 1024;
+const INFLATE_BUF: usize = 32 * 1024;
+
+/// Validates a whole PDF file: `Ok(())` only if it is structurally sound.
+pub fn validate(data: &[u8]) -> Result<(), Rejection> {
+    check_header(data)?;
+    let startxref = find_startxref(data)?;
+    let mut pdf = Pdf {
+        data,
+        xref: HashMap::new(),
+        objstms: HashMap::new(),
+        inflate_left: MAX_INFLATE_TOTAL,
+        retain_left: data.len().saturating_mul(RETAIN_FACTOR).max(RETAIN_FLOOR),
+        buf: vec![0u8; INFLATE_BUF],
+    };
+    let root = pdf.load_xref(startxref)?;
+    pdf.check_objects()?;
+    pdf.check_root(root)
+}
+
+fn check_header(data: &[u8]) -> Result<(), Rejection> {
+    let version_ok = match data.get(..8) {
+        Some([b'%', b'P', b'D', b'F', b'-', b'1', b'.', minor]) => (b'0'..=b'7').contains(minor),
+        Some(b"%PDF-2.0") => true,
+        _ => false,
+    };
+    if !version_ok {
+        return Err(Rejection::PdfHeader(
+            "no %PDF-1.0..1.7 or %PDF-2.0 at offset 0",
+        ));
+    }
+    match data.get(8) {
+        Some(b) if is_ws(*b) => Ok(()),
+        _ => Err(Rejection::PdfHeader(
+            "version not followed by an end of line",
+        )),
+    }
+}
+
+/// `startxref` EOL digits EOL `%%EOF`, then only whitespace to the end of the file.
+fn find_startxref(data: &[u8]) -> Result<usize, Rejection> {
+    let end = data.len() - data.iter().rev().take_while(|b| is_ws(**b)).count();
+    let body = &data[..end];
+    if !body.ends_with(b"%%EOF") {
+        return Err(Rejection::PdfTrailer("file does not end with %%EOF"));
+    }
+    let before_eof = &body[..body.len() - 5];
+    // Walk back over: EOL, digits, EOL, "startxref".
+    let trim_eol = |s: &[u8]| -> Option<usize> {
+        let n = s
+            .iter()
+            .rev()
+            .take_while(|b| matches!(b, b'\r' | b'\n'))
+            .count();
+        (1..=2).contains(&n).then_some(s.len() - n)
+    };
+    let digits_end =
+        trim_eol(before_eof).ok_or(Rejection::PdfStartxref("no end of line before %%EOF"))?;
+    let digits_start = before_eof[..digits_end]
+        .iter()
+        .rposition(|b| !b.is_ascii_digit())
+        .map_or(0, |p| p + 1);
+    let digits = &before_eof[digits_start..digits_end];
+    let keyword_end = trim_eol(&before_eof[..digits_start]).ok_or(Rejection::PdfStartxref(
+        "the offset is not a line of digits",
+    ))?;
+    if !before_eof[..keyword_end].ends_with(b"startxref") {
+        return Err(Rejection::PdfTrailer("no startxref line before %%EOF"));
+    }
+    let offset = parse_usize(digits).ok_or(Rejection::PdfStartxref("not a number"))?;
+    if offset >= data.len() {
+        return Err(Rejection::PdfStartxref("offset past the end of the file"));
+    }
+    Ok(offset)
+}
+
+fn parse_usize(digits: &[u8]) -> Option<usize> {
+    if digits.is_empty() || digits.len() > 15 {
+        return None;
+    }
+    digits.iter().try_fold(0usize, |acc, d| {
+        d.is_ascii_digit().then(|| acc * 10 + usize::from(d - b'0'))
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Cross-reference model
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Entry {
+    Free,
+    InUse { offset: usize, generation: u16 },
+    Compressed { stream: u32, index: u32 },
+}
+
+/// A parsed `N G obj ... endobj`.
+struct Object<'a> {
+    value: Value<'a>,
+    /// Byte range of the stream data, if the object is a stream.
+    stream: Option<std::ops::Range<usize>>,
+}
+
+/// A decoded object stream: where each member object's text is.
+struct ObjStm {
+    data: Vec<u8>,
+    first: usize,
+    members: Vec<(u32, usize)>,
+}
+
+/// The document under validation: the input, the merged xref (entries from newer sections win),
+/// decoded object streams, and what is left of the inflate budgets.
+struct Pdf<'a> {
+    data: &'a [u8],
+    xref: HashMap<u32, Entry>,
+    objstms: HashMap<u32, ObjStm>,
+    inflate_left: u64,
+    retain_left: usize,
+    buf: Vec<u8>,
+}
+
+impl Pdf<'_> {
+    /// Every in-use object: header, syntax, stream framing, FlateDecode integrity; every
+    /// compressed entry: present in its object stream.
+    fn check_objects(&mut self) -> Result<(), Rejection> {
+        let mut entries: Vec<(u32, Entry)> = self.xref.iter().map(|(n, e)| (*n, *e)).collect();
+        entries.sort_unstable_by_key(|(n, _)| *n);
+        for (num, entry) in entries {
+            match entry {
+                Entry::Free => {}
+                Entry::InUse { offset, generation } => {
+                    let object = self.parse_object(offset, num, generation, 0)?;
+                    if let (Value::Dict(dict), Some(range)) = (&object.value, object.stream) {
+                        self.check_stream(dict, range, num)?;
+                    }
+                }
+                Entry::Compressed { stream, index } => {
+                    self.compressed(num, stream, index, 0)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check_root(&mut self, (num, generation): (u32, u16)) -> Result<(), Rejection> {
+        let value = match self.resolve(num, generation, 0) {
+            Ok(v) => v,
+            Err(Rejection::PdfSyntax { .. }) => {
+                return Err(Rejection::PdfRoot("does not resolve to an in-use object"));
+            }
+            Err(other) => return Err(other),
+        };
+        match value {
+            Value::Dict(d) if d.name_is(b"Type", b"Catalog") => Ok(()),
+            _ => Err(Rejection::PdfRoot("is not a /Type/Catalog dictionary")),
+        }
+    }
+}
