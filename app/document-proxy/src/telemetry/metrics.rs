@@ -220,7 +220,7 @@ impl Metrics {
             elapsed.as_secs_f64(),
             &[
                 KeyValue::new("route", route),
-                KeyValue::new("method", method.to_owned()),
+                KeyValue::new("method", method_label(method)),
                 KeyValue::new("status", i64::from(status)),
             ],
         );
@@ -271,6 +271,18 @@ impl Metrics {
         self.cache_lookups
             .add(1, &[KeyValue::new("result", result)]);
     }
+}
+
+/// HTTP allows any token as a method: only the standard ones become label values, so a client
+/// cannot mint new series.
+fn method_label(method: &str) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT",
+    ];
+    STANDARD
+        .into_iter()
+        .find(|standard| *standard == method)
+        .unwrap_or("other")
 }
 
 impl Default for Metrics {

@@ -49,12 +49,20 @@ async fn metrics_after_traffic_use_route_patterns_and_bounded_labels() {
     for path in ["/1", "/2", "/987654", "/abc", "/healthz", "/x/y"] {
         app.get(path).await;
     }
+    let invented = reqwest::Method::from_bytes(b"BREW").expect("a valid method token");
+    let brewed = app
+        .client
+        .request(invented, format!("{}/1", app.address))
+        .send()
+        .await;
+    assert_eq!(brewed.expect("answer").status(), 405);
     let text = app.get("/metrics").await.text().await.expect("text");
     for series in [
         r#"document_proxy_http_request_duration_seconds_count{method="GET",route="/{id}",status="200"} 3"#,
         r#"document_proxy_http_request_duration_seconds_count{method="GET",route="/{id}",status="400"} 1"#,
         r#"document_proxy_http_request_duration_seconds_count{method="GET",route="unmatched",status="404"} 1"#,
         r#"document_proxy_http_request_duration_seconds_bucket{method="GET",route="/{id}",status="200",le="0.3"}"#,
+        r#"document_proxy_http_request_duration_seconds_count{method="other",route="/{id}",status="405"} 1"#,
         r#"document_proxy_upstream_attempts_total{outcome="ok"} 3"#,
         r#"document_proxy_upstream_attempt_duration_seconds_count{outcome="ok"} 3"#,
         "document_proxy_http_requests_in_flight",
@@ -68,7 +76,7 @@ async fn metrics_after_traffic_use_route_patterns_and_bounded_labels() {
     ] {
         assert!(text.contains(series), "missing {series} in\n{text}");
     }
-    for id in ["987654", "abc", "x/y"] {
+    for id in ["987654", "abc", "x/y", "BREW"] {
         assert!(!text.contains(id), "a raw path leaked into a label: {id}");
     }
     let served: f64 = ["pdf", "png"]
