@@ -3,20 +3,13 @@
 // The service must never pass on a wrong document, must answer errors as problem+json, and must
 // keep the error share below the upstream's own failure share and latency bounded (retries,
 // budget and circuit breaker doing their job). Thresholds: thresholds('chaos') in lib/config.js.
-import { TARGET_RPS, SMOKE, getDocument, options as baseOptions, thresholds } from './lib/config.js';
+import { TARGET_RPS, SMOKE, getDocument, options as baseOptions, steadyScenario, thresholds } from './lib/config.js';
 
 const rate = SMOKE ? 20 : Math.max(1, Math.round(TARGET_RPS / 2));
 
 export const options = baseOptions(
   {
-    chaos: {
-      executor: 'constant-arrival-rate',
-      rate,
-      timeUnit: '1s',
-      duration: SMOKE ? '15s' : __ENV.CHAOS_DURATION || '10m',
-      preAllocatedVUs: Math.max(4, Math.ceil(rate / 5)),
-      maxVUs: Math.max(20, rate * 4),
-    },
+    chaos: steadyScenario(rate, SMOKE ? '15s' : __ENV.CHAOS_DURATION || '10m'),
   },
   thresholds('chaos'),
 );

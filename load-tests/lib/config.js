@@ -132,6 +132,18 @@ export function arrivalScenario(full, smoke, extra = {}) {
   };
 }
 
+// Constant arrival rate: `rate` requests/s for `duration`, with VUs to spare for slow answers.
+export function steadyScenario(rate, duration) {
+  return {
+    executor: 'constant-arrival-rate',
+    rate,
+    timeUnit: '1s',
+    duration,
+    preAllocatedVUs: Math.max(4, Math.ceil(rate / 5)),
+    maxVUs: Math.max(20, rate * 4),
+  };
+}
+
 // Common options: no cookies, request and summary tags suited to the dashboards.
 export function options(scenarios, thresholdSet) {
   return {
