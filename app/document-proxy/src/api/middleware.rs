@@ -97,7 +97,9 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         let id = request_id(&req);
         let route = route_of(req.uri().path());
         let method = req.method().clone();
-        let span = tracing::info_span!("request", request_id = %id);
+        // ERROR level on purpose: a span's fields reach a line only if the span is enabled, and
+        // the request id must be on every line whatever LOG_LEVEL filters out.
+        let span = tracing::error_span!("request", request_id = %id);
         let context = Arc::new(RequestContext {
             request_id: id.clone(),
             facts: Mutex::new(RequestFacts::default()),

@@ -104,8 +104,11 @@ async fn push(body: Vec<u8>, received: Data<&Arc<Mutex<Vec<PushRequest>>>>) -> &
     ""
 }
 
-#[tokio::test]
-async fn loki_stand_in_receives_every_line_of_a_request_with_its_id_and_fixed_labels() {
+type Pushed = Vec<(String, String)>;
+
+/// Runs one request (id header `request_id`) into a 100%-corrupt upstream through a service that
+/// pushes to a Loki stand-in, and returns the pushed (labels, line) pairs once `done` holds.
+async fn pushed_lines(log_level: &str, request_id: &str, done: impl Fn(&Pushed) -> bool) -> Pushed {
     let received: Arc<Mutex<Vec<PushRequest>>> = Arc::new(Mutex::new(Vec::new()));
     let loki =
         poem::listener::Listener::into_acceptor(poem::listener::TcpListener::bind(loopback(0)))
@@ -119,64 +122,94 @@ async fn loki_stand_in_receives_every_line_of_a_request_with_its_id_and_fixed_la
         .at("/loki/api/v1/push", post(push))
         .data(Arc::clone(&received));
     tokio::spawn(poem::Server::new_with_acceptor(loki).run(routes));
-
-    let app = spawn_app_with(
-        Faults {
-            corrupt_rate: 1.0,
-            ..Faults::none()
-        },
-        |config| {
-            config.loki_url = Some(
-                format!("http://127.0.0.1:{loki_port}")
-                    .parse()
-                    .expect("url"),
-            );
-            config.environment = "test".to_owned();
-        },
-    )
+    let faults = Faults {
+        corrupt_rate: 1.0,
+        ..Faults::none()
+    };
+    let app = spawn_app_with(faults, |config| {
+        config.loki_url = Some(
+            format!("http://127.0.0.1:{loki_port}")
+                .parse()
+                .expect("url"),
+        );
+        config.environment = "test".to_owned();
+        config.log_level = log_level.to_owned();
+    })
     .await;
     let response = app
         .client
         .get(format!("{}/5", app.address))
-        .header("x-request-id", "find-me-7")
+        .header("x-request-id", request_id)
         .send()
         .await;
     assert_problem(response.expect("answer"), 502).await;
-
     let deadline = Instant::now() + Duration::from_secs(5);
-    let (mut access, mut rejected) = (false, false);
-    while !(access && rejected) {
-        assert!(
-            Instant::now() < deadline,
-            "no pushed line carried the request id"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        for request in received.lock().expect("lock").iter() {
-            for stream in &request.streams {
-                assert!(
-                    stream
-                        .labels
-                        .starts_with(r#"{service="document-proxy", environment="test", level=""#),
-                    "{}",
-                    stream.labels
-                );
-                assert!(
-                    !stream.labels.contains("find-me-7"),
-                    "ids never become labels"
-                );
-                for entry in stream
+    loop {
+        let lines: Pushed = received
+            .lock()
+            .expect("lock")
+            .iter()
+            .flat_map(|request| &request.streams)
+            .flat_map(|stream| {
+                stream
                     .entries
                     .iter()
-                    .filter(|e| e.line.contains("find-me-7"))
-                {
-                    access |= entry.line.contains(r#""message":"access""#)
-                        && entry.line.contains(r#""status":502"#);
-                    rejected |= stream.labels.contains(r#"level="warn""#)
-                        && entry.line.contains("rejected upstream document");
-                }
-            }
+                    .map(|e| (stream.labels.clone(), e.line.clone()))
+            })
+            .collect();
+        if done(&lines) {
+            return lines;
         }
+        assert!(
+            Instant::now() < deadline,
+            "the expected lines were not pushed: {lines:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+fn rejected_line(lines: &Pushed, request_id: &str) -> bool {
+    lines.iter().any(|(labels, line)| {
+        labels.contains(r#"level="warn""#)
+            && line.contains("rejected upstream document")
+            && line.contains(request_id)
+    })
+}
+
+#[tokio::test]
+async fn loki_stand_in_receives_every_line_of_a_request_with_its_id_and_fixed_labels() {
+    let access_line = |lines: &Pushed| {
+        lines.iter().any(|(_, line)| {
+            line.contains("find-me-7")
+                && line.contains(r#""message":"access""#)
+                && line.contains(r#""status":502"#)
+        })
+    };
+    let lines = pushed_lines("info", "find-me-7", |lines| {
+        access_line(lines) && rejected_line(lines, "find-me-7")
+    })
+    .await;
+    for (labels, _) in &lines {
+        assert!(
+            labels.starts_with(r#"{service="document-proxy", environment="test", level=""#),
+            "{labels}"
+        );
+        assert!(!labels.contains("find-me-7"), "ids never become labels");
+    }
+}
+
+#[tokio::test]
+async fn at_log_level_warn_lines_still_carry_the_request_id() {
+    let lines = pushed_lines("warn", "find-me-8", |lines| {
+        rejected_line(lines, "find-me-8")
+    })
+    .await;
+    assert!(
+        lines
+            .iter()
+            .all(|(labels, _)| !labels.contains(r#"level="info""#)),
+        "info lines are filtered out at warn"
+    );
 }
 
 #[tokio::test]
