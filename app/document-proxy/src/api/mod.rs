@@ -118,8 +118,10 @@ impl DocumentApi {
 
 impl IntoResponse for DocumentResponse {
     fn into_response(self) -> Response {
-        let Document { body, kind, .. } = self.document;
-        let etag = format!("\"{:x}-{:08x}\"", body.len(), crc32fast::hash(&body));
+        let Document {
+            body, kind, crc32, ..
+        } = self.document;
+        let etag = format!("\"{:x}-{crc32:08x}\"", body.len());
         let disposition = format!("inline; filename=\"{}.{}\"", self.id, kind.extension());
         let mut response = Response::builder()
             .status(StatusCode::OK)

@@ -51,25 +51,22 @@ impl ValidationCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn key(body: &[u8]) -> Key {
-        (body.len(), crc32fast::hash(body))
-    }
-
-    /// The remembered verdict for exactly these bytes, if any. Cheap: a CRC and a compare.
-    pub fn lookup(&self, body: &[u8]) -> Option<Verdict> {
+    /// The remembered verdict for exactly these bytes, if any. Cheap: a map lookup by `crc`
+    /// (the body's CRC-32, which the caller also uses for the ETag) and a full compare.
+    pub fn lookup(&self, body: &[u8], crc: u32) -> Option<Verdict> {
         if self.capacity == 0 {
             return None;
         }
-        let key = Self::key(body);
+        let key = (body.len(), crc);
         let inner = self.lock();
         let entry = inner.entries.get(&key)?;
         (entry.body == body).then(|| entry.verdict.clone())
     }
 
-    /// Remembers a verdict reached by [`judge`].
-    pub fn remember(&self, body: Bytes, verdict: Verdict) {
+    /// Remembers a verdict reached by [`judge`] for a body with CRC-32 `crc`.
+    pub fn remember(&self, body: Bytes, crc: u32, verdict: Verdict) {
         if body.len() <= self.capacity {
-            self.insert(Self::key(&body), body, verdict);
+            self.insert((body.len(), crc), body, verdict);
         }
     }
 
@@ -109,11 +106,12 @@ mod tests {
 
     /// What the upstream client does: look up, else judge and remember.
     fn verdict(cache: &ValidationCache, body: Vec<u8>) -> (Verdict, bool) {
-        if let Some(verdict) = cache.lookup(&body) {
+        let crc = crc32fast::hash(&body);
+        if let Some(verdict) = cache.lookup(&body, crc) {
             return (verdict, true);
         }
         let verdict = judge(&body);
-        cache.remember(Bytes::from(body), verdict.clone());
+        cache.remember(Bytes::from(body), crc, verdict.clone());
         (verdict, false)
     }
 
@@ -146,7 +144,8 @@ mod tests {
         let cache = ValidationCache::new(0);
         let (_, hit) = verdict(&cache, sample_pdf());
         assert!(!hit);
-        assert!(cache.lookup(&sample_pdf()).is_none());
+        let pdf = sample_pdf();
+        assert!(cache.lookup(&pdf, crc32fast::hash(&pdf)).is_none());
     }
 
     #[test]

@@ -23,6 +23,8 @@ use tokio::time::Instant;
 pub struct Document {
     pub body: Bytes,
     pub kind: DocumentType,
+    /// CRC-32 of `body`, computed once for the verdict cache and reused for the ETag.
+    pub crc32: u32,
     pub attempts: u32,
 }
 
@@ -177,12 +179,13 @@ impl Upstream {
                     .unwrap_or(Err(AttemptFailure::Timeout));
             permit.record(result.is_ok());
             match result {
-                Ok((body, kind)) => {
+                Ok((body, kind, crc32)) => {
                     self.metrics
                         .upstream_attempt(Outcome::Ok, started.elapsed());
                     return Ok(Document {
                         body,
                         kind,
+                        crc32,
                         attempts,
                     });
                 }
@@ -227,7 +230,7 @@ impl Upstream {
         bound.mul_f64(rand::rng().random::<f64>())
     }
 
-    async fn attempt(&self, id: u64) -> Result<(Bytes, DocumentType), AttemptFailure> {
+    async fn attempt(&self, id: u64) -> Result<(Bytes, DocumentType, u32), AttemptFailure> {
         let url = format!("{}/{id}", self.base);
         let mut response = self.client.get(url).send().await.map_err(|err| {
             if err.is_timeout() {
@@ -258,14 +261,15 @@ impl Upstream {
             body.extend_from_slice(&chunk);
         }
         let body = body.freeze();
-        match self.verdict(&body).await {
-            Ok(kind) => Ok((body, kind)),
+        let crc = crc32fast::hash(&body);
+        match self.verdict(&body, crc).await {
+            Ok(kind) => Ok((body, kind, crc)),
             Err(rejected) => Err(AttemptFailure::Corrupt(rejected)),
         }
     }
 
-    async fn verdict(&self, body: &Bytes) -> Verdict {
-        if let Some(verdict) = self.cache.lookup(body) {
+    async fn verdict(&self, body: &Bytes, crc: u32) -> Verdict {
+        if let Some(verdict) = self.cache.lookup(body, crc) {
             self.metrics.cache_lookup(true);
             return verdict;
         }
@@ -282,7 +286,7 @@ impl Upstream {
                     detail: "the validator panicked".into(),
                 })
             });
-        self.cache.remember(body.clone(), verdict.clone());
+        self.cache.remember(body.clone(), crc, verdict.clone());
         verdict
     }
 }
