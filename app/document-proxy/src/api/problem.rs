@@ -98,7 +98,6 @@ impl ApiError {
         match err.status() {
             StatusCode::NOT_FOUND => Self::NotFound,
             StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
-            StatusCode::BAD_REQUEST => Self::BadRequest(format!("invalid request: {err}")),
             StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge,
             status if status.is_client_error() => {
                 Self::BadRequest(format!("invalid request: {err}"))

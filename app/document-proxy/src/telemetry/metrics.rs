@@ -27,6 +27,16 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 7] = [
+        Self::Ok,
+        Self::Corrupt,
+        Self::HttpError,
+        Self::Timeout,
+        Self::ConnectError,
+        Self::TooLarge,
+        Self::BodyError,
+    ];
+
     pub fn label(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -168,15 +178,7 @@ impl Metrics {
     /// OpenTelemetry exports a series only once it has a value: publish every counter's fixed
     /// label sets at zero so dashboards, alerts and `rate()` see them from the first scrape.
     fn publish_zeros(&self) {
-        for outcome in [
-            Outcome::Ok,
-            Outcome::Corrupt,
-            Outcome::HttpError,
-            Outcome::Timeout,
-            Outcome::ConnectError,
-            Outcome::TooLarge,
-            Outcome::BodyError,
-        ] {
+        for outcome in Outcome::ALL {
             self.upstream_attempts
                 .add(0, &[KeyValue::new("outcome", outcome.label())]);
         }
