@@ -4,7 +4,7 @@
 use dummy_pdf_or_png::documents::sample_pdf;
 use flate2::Compression;
 use flate2::write::ZlibEncoder;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::ops::Range;
 use std::sync::OnceLock;
 
@@ -64,6 +64,15 @@ pub(super) fn regions(pdf: &[u8]) -> Regions {
         headers,
         streams,
     }
+}
+
+/// What a zlib stream decodes to, or `None` when it does not decode.
+pub(super) fn inflated(raw: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(raw)
+        .read_to_end(&mut out)
+        .ok()
+        .map(|_| out)
 }
 
 pub(super) fn zlib(data: &[u8]) -> Vec<u8> {
