@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod config;
+pub mod server;
 pub mod shutdown;
 pub mod startup;
 pub mod telemetry;

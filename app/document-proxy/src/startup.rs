@@ -4,14 +4,15 @@
 use crate::api::DocumentApi;
 use crate::api::middleware::Observe;
 use crate::config::{Config, ConfigError};
+use crate::server;
 use crate::shutdown::{Shutdown, ShutdownSignal};
 use crate::telemetry::{self, Metrics, loki::LokiFlush};
 use crate::upstream::Upstream;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
-use poem::{EndpointExt, Route, Server};
+use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 /// Why the service could not start.
@@ -30,7 +31,7 @@ pub enum StartError {
 }
 
 pub struct Application {
-    acceptor: TcpAcceptor,
+    listener: TcpListener,
     addr: SocketAddr,
     app: poem::endpoint::BoxEndpoint<'static>,
     config: Config,
@@ -75,24 +76,17 @@ impl Application {
             .nest("/", service)
             .with(Observe { metrics })
             .boxed();
-        let acceptor = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
-            .into_acceptor()
+        let bind_error = |source| StartError::Bind {
+            port: config.port,
+            source,
+        };
+        let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
             .await
-            .map_err(|source| StartError::Bind {
-                port: config.port,
-                source,
-            })?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .ok_or_else(|| StartError::Bind {
-                port: config.port,
-                source: std::io::Error::other("no local address"),
-            })?;
+            .map_err(bind_error)?;
+        let addr = listener.local_addr().map_err(bind_error)?;
         tracing::info!(%addr, upstream = %upstream_url, "document-proxy ready");
         Ok(Self {
-            acceptor,
+            listener,
             addr,
             app,
             config,
@@ -115,16 +109,13 @@ impl Application {
 
     /// Serves until shutdown is triggered: readiness turns 503 at once, the listener closes, and
     /// in-flight requests get up to the grace period to finish. Then the log queue is flushed.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    pub async fn run_until_stopped(self) {
         let grace = self.config.shutdown_grace();
-        let result = Server::new_with_acceptor(self.acceptor)
-            .run_with_graceful_shutdown(self.app, self.signal.triggered(), Some(grace))
-            .await;
+        server::serve(self.listener, self.app, self.signal, grace).await;
         tracing::info!("stopped serving");
         if let Some(loki) = self.loki {
             loki.flush().await;
         }
-        result
     }
 }
 
