@@ -3,7 +3,8 @@
 use document_proxy::{Application, Config};
 use std::process::ExitCode;
 
-#[tokio::main]
+/// The main runtime only starts things and waits: requests are served on `server`'s own threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let config = match Config::from_env() {
         Ok(config) => config,
@@ -20,6 +21,11 @@ async fn main() -> ExitCode {
         }
     };
     app.shutdown_handle().on_os_signal();
-    app.run_until_stopped().await;
-    ExitCode::SUCCESS
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("document-proxy: server error: {err}");
+            ExitCode::FAILURE
+        }
+    }
 }

@@ -1,11 +1,14 @@
-//! The connection loop: hyper's HTTP/1.1 driver around the poem endpoint, with graceful shutdown.
+//! Serving: one thread per core, each with its own single-threaded tokio runtime and its own
+//! listening socket on the shared port (`SO_REUSEPORT`: the kernel spreads connections), running
+//! hyper's HTTP/1.1 driver around the poem endpoint. A request is served start to finish on one
+//! thread, upstream connection included (see [`worker`]), so no request wakes another thread.
 //!
-//! Why not `poem::Server`: its connection wrapper (`poem::listener::BoxIo`) puts every socket
-//! behind `tokio::io::split` (a lock on each read and write) and does not report vectored writes,
-//! so hyper falls back to copying every response body into its own write buffer, which grows to
-//! the largest document on each keep-alive connection. Here hyper writes head and body with one
-//! `writev` straight from the shared `Bytes`. The README "Benchmark" section has the figures.
-//! Routing, extractors, OpenAPI and middleware stay poem's.
+//! Why not `poem::Server` on the multi-threaded runtime: its connection wrapper
+//! (`poem::listener::BoxIo`) puts every socket behind `tokio::io::split` (a lock on each read and
+//! write) and hides vectored writes, so hyper copied every body into a write buffer grown to the
+//! largest document per connection; and work stealing between two workers cost a fifth of the
+//! samples in kernel wake-ups. The README "Benchmark" section has the figures. Routing,
+//! extractors, OpenAPI and middleware stay poem's.
 
 use crate::shutdown::ShutdownSignal;
 use http::uri::Scheme;
@@ -16,7 +19,9 @@ use hyper_util::server::graceful::GracefulShutdown;
 use poem::endpoint::BoxEndpoint;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint};
+use std::cell::Cell;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -27,16 +32,102 @@ type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// After an accept error (typically EMFILE), pause instead of spinning on the listener.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+const BACKLOG: i32 = 1024;
 
-/// Serves `endpoint` on `listener` until `stop` triggers; then stops accepting, lets in-flight
-/// requests finish for up to `grace`, and closes idle keep-alive connections at once.
-pub async fn serve(
-    listener: TcpListener,
+thread_local! {
+    static WORKER: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The serving thread this code runs on (0 outside them), so per-thread resources such as the
+/// upstream connection pool can be picked without locks or cross-thread wake-ups.
+pub fn worker() -> usize {
+    WORKER.get()
+}
+
+/// How many serving threads: one per core this process may use (cgroup CPU limits included).
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
+}
+
+/// The bound listening sockets, one per serving thread, all on one port.
+#[derive(Debug)]
+pub struct Listeners {
+    sockets: Vec<std::net::TcpListener>,
+    addr: SocketAddr,
+}
+
+impl Listeners {
+    /// Binds `threads` sockets to `addr`; with port 0 the first picks the port, the rest join it.
+    pub fn bind(addr: SocketAddr, threads: usize) -> std::io::Result<Self> {
+        let first = reuse_port_listener(addr)?;
+        let addr = first.local_addr()?;
+        let mut sockets = vec![first];
+        for _ in 1..threads.max(1) {
+            sockets.push(reuse_port_listener(addr)?);
+        }
+        Ok(Self { sockets, addr })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(BACKLOG)?;
+    Ok(socket.into())
+}
+
+/// Serves `endpoint` on every listener until `stop` triggers; then each thread stops accepting,
+/// lets its in-flight requests finish for up to `grace`, and closes idle connections at once.
+pub async fn run(
+    listeners: Listeners,
     endpoint: BoxEndpoint<'static>,
     stop: ShutdownSignal,
     grace: Duration,
-) {
+) -> std::io::Result<()> {
     let endpoint = Arc::new(endpoint);
+    let mut finished = Vec::new();
+    for (index, socket) in listeners.sockets.into_iter().enumerate() {
+        let (endpoint, stop) = (Arc::clone(&endpoint), stop.clone());
+        let (done, finished_rx) = tokio::sync::oneshot::channel();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name(format!("serve-{index}"))
+            .spawn(move || {
+                WORKER.set(index);
+                let served: std::io::Result<()> = runtime.block_on(async {
+                    serve(TcpListener::from_std(socket)?, &endpoint, stop, grace).await;
+                    Ok(())
+                });
+                // Connections cut off after the grace period are dropped with the runtime.
+                runtime.shutdown_timeout(Duration::from_secs(1));
+                let _ = done.send(served);
+            })?;
+        finished.push(finished_rx);
+    }
+    for thread in finished {
+        thread
+            .await
+            .map_err(|_| std::io::Error::other("a serving thread panicked"))??;
+    }
+    Ok(())
+}
+
+async fn serve(
+    listener: TcpListener,
+    endpoint: &Arc<BoxEndpoint<'static>>,
+    stop: ShutdownSignal,
+    grace: Duration,
+) {
     let local = listener.local_addr().ok();
     let mut builder = http1::Builder::new();
     builder
@@ -59,7 +150,7 @@ pub async fn serve(
         };
         // Responses are written whole; Nagle would only hold back their last segment.
         let _ = stream.set_nodelay(true);
-        let endpoint = Arc::clone(&endpoint);
+        let endpoint = Arc::clone(endpoint);
         let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
             let endpoint = Arc::clone(&endpoint);
             let request = poem::Request::from((

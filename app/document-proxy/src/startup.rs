@@ -12,7 +12,6 @@ use poem::{EndpointExt, Route};
 use poem_openapi::OpenApiService;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 /// Why the service could not start.
@@ -31,7 +30,7 @@ pub enum StartError {
 }
 
 pub struct Application {
-    listener: TcpListener,
+    listeners: server::Listeners,
     addr: SocketAddr,
     app: poem::endpoint::BoxEndpoint<'static>,
     config: Config,
@@ -58,7 +57,8 @@ impl Application {
         let (upstream_url, stand_in) = upstream_url(&config).await?;
         #[cfg(not(feature = "embedded-upstream"))]
         let _: Option<()> = stand_in;
-        let upstream = Upstream::new(&upstream_url, &config, metrics.clone())?;
+        let threads = server::threads();
+        let upstream = Upstream::new(&upstream_url, &config, threads, metrics.clone())?;
         let (shutdown, signal) = Shutdown::new();
         let api = DocumentApi {
             upstream: Arc::new(upstream),
@@ -80,13 +80,13 @@ impl Application {
             port: config.port,
             source,
         };
-        let listener = TcpListener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
-            .await
-            .map_err(bind_error)?;
-        let addr = listener.local_addr().map_err(bind_error)?;
-        tracing::info!(%addr, upstream = %upstream_url, "document-proxy ready");
+        let listeners =
+            server::Listeners::bind(SocketAddr::from(([0, 0, 0, 0], config.port)), threads)
+                .map_err(bind_error)?;
+        let addr = listeners.local_addr();
+        tracing::info!(%addr, threads, upstream = %upstream_url, "document-proxy ready");
         Ok(Self {
-            listener,
+            listeners,
             addr,
             app,
             config,
@@ -109,13 +109,14 @@ impl Application {
 
     /// Serves until shutdown is triggered: readiness turns 503 at once, the listener closes, and
     /// in-flight requests get up to the grace period to finish. Then the log queue is flushed.
-    pub async fn run_until_stopped(self) {
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let grace = self.config.shutdown_grace();
-        server::serve(self.listener, self.app, self.signal, grace).await;
+        let served = server::run(self.listeners, self.app, self.signal, grace).await;
         tracing::info!("stopped serving");
         if let Some(loki) = self.loki {
             loki.flush().await;
         }
+        served
     }
 }
 

@@ -204,7 +204,7 @@ mod tests {
         let config = Config::default();
         let metrics = Metrics::new();
         let unreachable = "http://127.0.0.1:9".parse().expect("url");
-        let upstream = Upstream::new(&unreachable, &config, metrics.clone()).expect("client");
+        let upstream = Upstream::new(&unreachable, &config, 1, metrics.clone()).expect("client");
         let (shutdown, signal) = Shutdown::new();
         let api = DocumentApi {
             upstream: Arc::new(upstream),

@@ -86,7 +86,9 @@ impl UpstreamError {
 
 #[derive(Debug)]
 pub struct Upstream {
-    client: reqwest::Client,
+    /// One connection pool per serving thread (see `server::worker`): a pooled connection's task
+    /// runs on the thread that opened it, so sharing one pool would wake other threads.
+    clients: Vec<reqwest::Client>,
     base: String,
     attempt_timeout: Duration,
     max_attempts: u32,
@@ -104,14 +106,23 @@ pub struct Upstream {
 }
 
 impl Upstream {
-    pub fn new(url: &Url, config: &Config, metrics: Metrics) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_millis(config.upstream_connect_timeout_ms))
-            .redirect(reqwest::redirect::Policy::none())
-            .tcp_nodelay(true)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .user_agent(concat!("document-proxy/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    pub fn new(
+        url: &Url,
+        config: &Config,
+        threads: usize,
+        metrics: Metrics,
+    ) -> Result<Self, reqwest::Error> {
+        let clients = (0..threads.max(1))
+            .map(|_| {
+                reqwest::Client::builder()
+                    .connect_timeout(Duration::from_millis(config.upstream_connect_timeout_ms))
+                    .redirect(reqwest::redirect::Policy::none())
+                    .tcp_nodelay(true)
+                    .pool_idle_timeout(Duration::from_secs(30))
+                    .user_agent(concat!("document-proxy/", env!("CARGO_PKG_VERSION")))
+                    .build()
+            })
+            .collect::<Result<_, _>>()?;
         let breaker = CircuitBreaker::new(
             BreakerSettings {
                 failure_rate: config.circuit_failure_rate,
@@ -122,7 +133,7 @@ impl Upstream {
             metrics.clone(),
         );
         Ok(Self {
-            client,
+            clients,
             base: url.as_str().trim_end_matches('/').to_owned(),
             attempt_timeout: Duration::from_millis(config.upstream_attempt_timeout_ms),
             max_attempts: config.upstream_max_attempts,
@@ -232,7 +243,8 @@ impl Upstream {
 
     async fn attempt(&self, id: u64) -> Result<(Bytes, DocumentType, u32), AttemptFailure> {
         let url = format!("{}/{id}", self.base);
-        let mut response = self.client.get(url).send().await.map_err(|err| {
+        let client = &self.clients[crate::server::worker() % self.clients.len()];
+        let mut response = client.get(url).send().await.map_err(|err| {
             if err.is_timeout() {
                 AttemptFailure::Timeout
             } else {

@@ -11,7 +11,7 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub stand_in: StandIn,
     pub shutdown: Shutdown,
-    pub server: tokio::task::JoinHandle<()>,
+    pub server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 impl TestApp {

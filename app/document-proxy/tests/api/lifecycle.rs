@@ -93,9 +93,12 @@ async fn shutdown_lets_in_flight_requests_finish() {
         "in-flight request finished"
     );
     let stopped = tokio::time::timeout(Duration::from_secs(5), app.server).await;
-    stopped
-        .expect("stops within the grace period")
-        .expect("joined");
+    assert!(
+        stopped
+            .expect("stops within the grace period")
+            .expect("joined")
+            .is_ok()
+    );
     assert!(
         reqwest::get(format!("{}/healthz", app.address))
             .await
