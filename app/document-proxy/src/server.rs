@@ -1,6 +1,6 @@
-//! Serving: one thread per core, each with its own single-threaded tokio runtime and its own
-//! listening socket on the shared port (`SO_REUSEPORT`: the kernel spreads connections), running
-//! hyper's HTTP/1.1 driver around the poem endpoint. A request is served start to finish on one
+//! Serving: one thread per core, each with its own single-threaded tokio runtime accepting from
+//! the one listening socket (whichever thread is free takes the next connection), running hyper's
+//! HTTP/1.1 driver around the poem endpoint. A request is served start to finish on one
 //! thread, upstream connection included (see [`worker`]), so no request wakes another thread.
 //!
 //! Why not `poem::Server` on the multi-threaded runtime: its connection wrapper
@@ -32,7 +32,6 @@ type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// After an accept error (typically EMFILE), pause instead of spinning on the listener.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
-const BACKLOG: i32 = 1024;
 
 thread_local! {
     static WORKER: Cell<usize> = const { Cell::new(0) };
@@ -49,7 +48,8 @@ pub fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
-/// The bound listening sockets, one per serving thread, all on one port.
+/// The listening socket, one handle per serving thread. Not `SO_REUSEPORT`: that would let a
+/// second instance started by mistake on the same port silently take half the connections.
 #[derive(Debug)]
 pub struct Listeners {
     sockets: Vec<std::net::TcpListener>,
@@ -57,31 +57,20 @@ pub struct Listeners {
 }
 
 impl Listeners {
-    /// Binds `threads` sockets to `addr`; with port 0 the first picks the port, the rest join it.
     pub fn bind(addr: SocketAddr, threads: usize) -> std::io::Result<Self> {
-        let first = reuse_port_listener(addr)?;
-        let addr = first.local_addr()?;
-        let mut sockets = vec![first];
-        for _ in 1..threads.max(1) {
-            sockets.push(reuse_port_listener(addr)?);
-        }
+        let socket = std::net::TcpListener::bind(addr)?;
+        socket.set_nonblocking(true)?;
+        let addr = socket.local_addr()?;
+        let mut sockets = (1..threads.max(1))
+            .map(|_| socket.try_clone())
+            .collect::<std::io::Result<Vec<_>>>()?;
+        sockets.push(socket);
         Ok(Self { sockets, addr })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
     }
-}
-
-fn reuse_port_listener(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
-    use socket2::{Domain, Socket, Type};
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
-    socket.listen(BACKLOG)?;
-    Ok(socket.into())
 }
 
 /// Serves `endpoint` on every listener until `stop` triggers; then each thread stops accepting,
