@@ -50,6 +50,12 @@ pub struct Config {
     pub max_in_flight: u32,
     #[validate(range(min = 0, max = 300_000))]
     pub shutdown_grace_ms: u64,
+    /// A client connection without a complete request head for this long is closed. hyper uses
+    /// one timer for a slow head and an idle keep-alive connection, so it must stay above the idle
+    /// timeout of whatever pools connections to us (ingress-nginx and AWS ALB: 60 s), or we would
+    /// close connections they are about to reuse.
+    #[validate(range(min = 1000, max = 600_000))]
+    pub client_idle_timeout_ms: u64,
     #[validate(range(min = 0, max = 1_073_741_824))]
     pub validation_cache_bytes: u64,
     #[validate(range(min = 1, max = 1_000_000))]
@@ -78,6 +84,7 @@ impl Default for Config {
             circuit_open_ms: 5000,
             max_in_flight: 512,
             shutdown_grace_ms: 10_000,
+            client_idle_timeout_ms: 65_000,
             validation_cache_bytes: 4 * 1024 * 1024,
             loki_queue_capacity: 10_000,
         }
@@ -172,6 +179,11 @@ impl Config {
         reader.read("MAX_IN_FLIGHT", &mut config.max_in_flight, number);
         reader.read("SHUTDOWN_GRACE_MS", &mut config.shutdown_grace_ms, number);
         reader.read(
+            "CLIENT_IDLE_TIMEOUT_MS",
+            &mut config.client_idle_timeout_ms,
+            number,
+        );
+        reader.read(
             "VALIDATION_CACHE_BYTES",
             &mut config.validation_cache_bytes,
             number,
@@ -222,6 +234,10 @@ impl Config {
 
     pub fn shutdown_grace(&self) -> Duration {
         Duration::from_millis(self.shutdown_grace_ms)
+    }
+
+    pub fn client_idle_timeout(&self) -> Duration {
+        Duration::from_millis(self.client_idle_timeout_ms)
     }
 }
 

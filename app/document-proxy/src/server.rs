@@ -28,8 +28,6 @@ use tokio::net::TcpListener;
 
 type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
 
-/// A client that opens a connection and never finishes its request head is cut off after this.
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// After an accept error (typically EMFILE), pause instead of spinning on the listener.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
@@ -73,13 +71,21 @@ impl Listeners {
     }
 }
 
+/// How long a connection may go without a complete request head, and how long in-flight requests
+/// may take once shutdown starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeouts {
+    pub idle: Duration,
+    pub grace: Duration,
+}
+
 /// Serves `endpoint` on every listener until `stop` triggers; then each thread stops accepting,
-/// lets its in-flight requests finish for up to `grace`, and closes idle connections at once.
+/// lets its in-flight requests finish for up to the grace period, and closes idle connections.
 pub async fn run(
     listeners: Listeners,
     endpoint: BoxEndpoint<'static>,
     stop: ShutdownSignal,
-    grace: Duration,
+    timeouts: Timeouts,
 ) -> std::io::Result<()> {
     let endpoint = Arc::new(endpoint);
     let mut finished = Vec::new();
@@ -94,7 +100,7 @@ pub async fn run(
             .spawn(move || {
                 WORKER.set(index);
                 let served: std::io::Result<()> = runtime.block_on(async {
-                    serve(TcpListener::from_std(socket)?, &endpoint, stop, grace).await;
+                    serve(TcpListener::from_std(socket)?, &endpoint, stop, timeouts).await;
                     Ok(())
                 });
                 // Connections cut off after the grace period are dropped with the runtime.
@@ -115,13 +121,13 @@ async fn serve(
     listener: TcpListener,
     endpoint: &Arc<BoxEndpoint<'static>>,
     stop: ShutdownSignal,
-    grace: Duration,
+    timeouts: Timeouts,
 ) {
     let local = listener.local_addr().ok();
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(timeouts.idle);
     let connections = GracefulShutdown::new();
     let stopping = stop.triggered();
     tokio::pin!(stopping);
@@ -163,8 +169,8 @@ async fn serve(
     drop(listener);
     tokio::select! {
         () = connections.shutdown() => {}
-        () = tokio::time::sleep(grace) => {
-            tracing::warn!(?grace, "grace period over with requests still in flight; cutting them off");
+        () = tokio::time::sleep(timeouts.grace) => {
+            tracing::warn!(grace = ?timeouts.grace, "grace period over with requests still in flight; cutting them off");
         }
     }
 }

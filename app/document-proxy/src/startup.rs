@@ -110,8 +110,11 @@ impl Application {
     /// Serves until shutdown is triggered: readiness turns 503 at once, the listener closes, and
     /// in-flight requests get up to the grace period to finish. Then the log queue is flushed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let grace = self.config.shutdown_grace();
-        let served = server::run(self.listeners, self.app, self.signal, grace).await;
+        let timeouts = server::Timeouts {
+            idle: self.config.client_idle_timeout(),
+            grace: self.config.shutdown_grace(),
+        };
+        let served = server::run(self.listeners, self.app, self.signal, timeouts).await;
         tracing::info!("stopped serving");
         if let Some(loki) = self.loki {
             loki.flush().await;
