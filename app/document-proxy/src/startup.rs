@@ -31,7 +31,6 @@ pub enum StartError {
 
 pub struct Application {
     listeners: server::Listeners,
-    addr: SocketAddr,
     app: poem::endpoint::BoxEndpoint<'static>,
     config: Config,
     shutdown: Shutdown,
@@ -44,7 +43,7 @@ pub struct Application {
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
-            .field("addr", &self.addr)
+            .field("addr", &self.listeners.local_addr())
             .finish_non_exhaustive()
     }
 }
@@ -87,7 +86,6 @@ impl Application {
         tracing::info!(%addr, threads, upstream = %upstream_url, "document-proxy ready");
         Ok(Self {
             listeners,
-            addr,
             app,
             config,
             shutdown,
@@ -99,7 +97,7 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.addr.port()
+        self.listeners.local_addr().port()
     }
 
     /// A handle that stops the service (tests; `main` wires it to SIGTERM/SIGINT).
