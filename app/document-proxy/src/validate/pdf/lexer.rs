@@ -46,6 +46,11 @@ impl<'a> Dict<'a> {
         }
     }
 
+    /// An integer entry that fits `T` (negative counts and sizes do not).
+    pub(super) fn int_as<T: TryFrom<i64>>(&self, key: &[u8]) -> Option<T> {
+        self.int(key).and_then(|i| T::try_from(i).ok())
+    }
+
     pub(super) fn name_is(&self, key: &[u8], name: &[u8]) -> bool {
         matches!(self.get(key), Some(Value::Name(n)) if *n == name)
     }

@@ -150,14 +150,8 @@ impl<'a> Pdf<'a> {
         if !dict.name_is(b"Type", b"ObjStm") {
             return Err(err("not /Type/ObjStm"));
         }
-        let n = dict
-            .int(b"N")
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or(err("bad /N"))?;
-        let first = dict
-            .int(b"First")
-            .and_then(|n| usize::try_from(n).ok())
-            .ok_or(err("bad /First"))?;
+        let n = dict.int_as::<usize>(b"N").ok_or(err("bad /N"))?;
+        let first = dict.int_as::<usize>(b"First").ok_or(err("bad /First"))?;
         let data = self.decode_retained(&dict, range, stream, false)?;
         if first > data.len() || n > first / 2 + 1 {
             return Err(err("/N or /First inconsistent with the data"));

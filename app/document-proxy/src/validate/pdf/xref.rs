@@ -155,8 +155,7 @@ impl<'a> Pdf<'a> {
             return Err(err("trailer is not a dictionary"));
         };
         let size = trailer
-            .int(b"Size")
-            .and_then(|s| u64::try_from(s).ok())
+            .int_as::<u64>(b"Size")
             .ok_or(err("trailer /Size missing"))?;
         if entries.iter().any(|(n, _)| u64::from(*n) >= size) {
             return Err(err("entry beyond the trailer's /Size"));
@@ -195,10 +194,7 @@ impl<'a> Pdf<'a> {
         if !dict.name_is(b"Type", b"XRef") {
             return Err(err("stream is not /Type/XRef"));
         }
-        let size = dict
-            .int(b"Size")
-            .and_then(|s| u64::try_from(s).ok())
-            .ok_or(err("/Size missing"))?;
+        let size = dict.int_as::<u64>(b"Size").ok_or(err("/Size missing"))?;
         let widths: Vec<usize> = match dict.get(b"W") {
             Some(Value::Array(w)) if w.len() == 3 => w
                 .iter()
