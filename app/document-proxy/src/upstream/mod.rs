@@ -5,6 +5,7 @@
 mod breaker;
 mod budget;
 mod cache;
+mod pool;
 
 use crate::config::Config;
 use crate::telemetry::{Metrics, Outcome};
@@ -13,6 +14,8 @@ pub use breaker::{BreakerSettings, CircuitBreaker};
 pub use budget::RetryBudget;
 use bytes::{Bytes, BytesMut};
 pub use cache::{Rejected, ValidationCache, Verdict, judge};
+use http_body_util::BodyExt;
+use pool::Pool;
 use rand::Rng;
 use reqwest::Url;
 use std::time::Duration;
@@ -84,12 +87,23 @@ impl UpstreamError {
     }
 }
 
+/// How requests reach the upstream. Both keep one connection pool per serving thread (see
+/// `server::worker`): a pooled connection's task runs on the thread that opened it, so sharing one
+/// pool would wake other threads.
+#[derive(Debug)]
+enum Transport {
+    /// Plain HTTP, the in-cluster case: hyper's connection API (see `pool` for why).
+    Plain(Pool),
+    /// HTTPS through reqwest and rustls; `base` is the URL without its trailing slash.
+    Tls {
+        clients: Vec<reqwest::Client>,
+        base: String,
+    },
+}
+
 #[derive(Debug)]
 pub struct Upstream {
-    /// One connection pool per serving thread (see `server::worker`): a pooled connection's task
-    /// runs on the thread that opened it, so sharing one pool would wake other threads.
-    clients: Vec<reqwest::Client>,
-    base: String,
+    transport: Transport,
     attempt_timeout: Duration,
     max_attempts: u32,
     backoff_base: Duration,
@@ -112,17 +126,27 @@ impl Upstream {
         threads: usize,
         metrics: Metrics,
     ) -> Result<Self, reqwest::Error> {
-        let clients = (0..threads.max(1))
-            .map(|_| {
-                reqwest::Client::builder()
-                    .connect_timeout(Duration::from_millis(config.upstream_connect_timeout_ms))
-                    .redirect(reqwest::redirect::Policy::none())
-                    .tcp_nodelay(true)
-                    .pool_idle_timeout(Duration::from_secs(30))
-                    .user_agent(concat!("document-proxy/", env!("CARGO_PKG_VERSION")))
-                    .build()
-            })
-            .collect::<Result<_, _>>()?;
+        let connect_timeout = Duration::from_millis(config.upstream_connect_timeout_ms);
+        let plain = (url.scheme() == "http")
+            .then(|| Pool::new(url, threads, connect_timeout))
+            .flatten();
+        let transport = match plain {
+            Some(pool) => Transport::Plain(pool),
+            None => Transport::Tls {
+                clients: (0..threads.max(1))
+                    .map(|_| {
+                        reqwest::Client::builder()
+                            .connect_timeout(connect_timeout)
+                            .redirect(reqwest::redirect::Policy::none())
+                            .tcp_nodelay(true)
+                            .pool_idle_timeout(pool::IDLE_TIMEOUT)
+                            .user_agent(pool::USER_AGENT)
+                            .build()
+                    })
+                    .collect::<Result<_, _>>()?,
+                base: url.as_str().trim_end_matches('/').to_owned(),
+            },
+        };
         let breaker = CircuitBreaker::new(
             BreakerSettings {
                 failure_rate: config.circuit_failure_rate,
@@ -133,8 +157,7 @@ impl Upstream {
             metrics.clone(),
         );
         Ok(Self {
-            clients,
-            base: url.as_str().trim_end_matches('/').to_owned(),
+            transport,
             attempt_timeout: Duration::from_millis(config.upstream_attempt_timeout_ms),
             max_attempts: config.upstream_max_attempts,
             backoff_base: Duration::from_millis(config.retry_backoff_base_ms),
@@ -242,42 +265,71 @@ impl Upstream {
     }
 
     async fn attempt(&self, id: u64) -> Result<(Bytes, DocumentType, u32), AttemptFailure> {
-        let url = format!("{}/{id}", self.base);
-        let client = &self.clients[crate::server::worker() % self.clients.len()];
-        let mut response = client.get(url).send().await.map_err(|err| {
-            if err.is_timeout() {
-                AttemptFailure::Timeout
-            } else {
-                AttemptFailure::Connect(error_chain(&err))
+        let body = match &self.transport {
+            Transport::Plain(pool) => {
+                let (response, lease) = pool.get(id).await.map_err(|err| match err {
+                    pool::SendError::ConnectTimeout => AttemptFailure::Timeout,
+                    other => AttemptFailure::Connect(other.to_string()),
+                })?;
+                let body = self.read(response).await?;
+                lease.release();
+                body
             }
-        })?;
-        // Only a full answer is a document: 206/304 could only come from a confused upstream,
-        // since no Range or conditional header is ever sent.
-        if response.status() != reqwest::StatusCode::OK {
-            return Err(AttemptFailure::Status(response.status().as_u16()));
-        }
-        let declared = response.content_length();
-        if declared.is_some_and(|len| len > self.max_body) {
-            return Err(AttemptFailure::TooLarge(self.max_body));
-        }
-        let capacity = declared.unwrap_or(64 * 1024).min(self.max_body);
-        let mut body = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
-        while let Some(chunk) = response
-            .chunk()
-            .await
-            .map_err(|err| AttemptFailure::Body(error_chain(&err)))?
-        {
-            if (body.len() + chunk.len()) as u64 > self.max_body {
-                return Err(AttemptFailure::TooLarge(self.max_body));
+            Transport::Tls { clients, base } => {
+                let client = &clients[crate::server::worker() % clients.len()];
+                let response = client
+                    .get(format!("{base}/{id}"))
+                    .send()
+                    .await
+                    .map_err(|err| {
+                        if err.is_timeout() {
+                            AttemptFailure::Timeout
+                        } else {
+                            AttemptFailure::Connect(error_chain(&err))
+                        }
+                    })?;
+                self.read(http::Response::from(response)).await?
             }
-            body.extend_from_slice(&chunk);
-        }
-        let body = body.freeze();
+        };
         let crc = crc32fast::hash(&body);
         match self.verdict(&body, crc).await {
             Ok(kind) => Ok((body, kind, crc)),
             Err(rejected) => Err(AttemptFailure::Corrupt(rejected)),
         }
+    }
+
+    /// The whole body of a 200, never more than the cap (checked while it streams in).
+    async fn read<B>(&self, response: http::Response<B>) -> Result<Bytes, AttemptFailure>
+    where
+        B: http_body::Body<Data = Bytes> + Unpin,
+        B::Error: std::error::Error,
+    {
+        // Only a full answer is a document: 206/304 could only come from a confused upstream,
+        // since no Range or conditional header is ever sent.
+        if response.status() != http::StatusCode::OK {
+            return Err(AttemptFailure::Status(response.status().as_u16()));
+        }
+        let declared = response
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|value| value.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|len| len > self.max_body) {
+            return Err(AttemptFailure::TooLarge(self.max_body));
+        }
+        let capacity = declared.unwrap_or(64 * 1024).min(self.max_body);
+        let mut body = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        let mut incoming = response.into_body();
+        while let Some(frame) = incoming.frame().await {
+            let frame = frame.map_err(|err| AttemptFailure::Body(error_chain(&err)))?;
+            let Ok(chunk) = frame.into_data() else {
+                continue; // trailers carry nothing we use
+            };
+            if (body.len() + chunk.len()) as u64 > self.max_body {
+                return Err(AttemptFailure::TooLarge(self.max_body));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body.freeze())
     }
 
     async fn verdict(&self, body: &Bytes, crc: u32) -> Verdict {

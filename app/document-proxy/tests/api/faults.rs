@@ -211,3 +211,99 @@ fn resident_bytes() -> u64 {
         .unwrap_or(0);
     pages * 4096
 }
+
+#[tokio::test]
+async fn upstream_connections_are_reused_and_one_closed_while_idle_costs_no_failed_attempt() {
+    let upstream = IdleClosingUpstream::start(Duration::from_millis(50)).await;
+    let placeholder = start_stand_in(0, Faults::none()).await;
+    let app = spawn_app_in_front_of(placeholder, |config| {
+        config.upstream_url = Some(format!("http://{}", upstream.addr).parse().expect("url"));
+    })
+    .await;
+    assert_sound_document(app.get("/1").await).await;
+    assert_sound_document(app.get("/2").await).await;
+    assert_eq!(
+        upstream.connections(),
+        1,
+        "the second request reuses the connection"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_sound_document(app.get("/3").await).await;
+    assert_eq!(
+        upstream.connections(),
+        2,
+        "the closed connection is replaced"
+    );
+    let outcome =
+        |name: &str| format!("document_proxy_upstream_attempts_total{{outcome=\"{name}\"}}");
+    assert_eq!(app.metric(&outcome("ok")).await, 3.0);
+    assert_eq!(app.metric(&outcome("connect_error")).await, 0.0);
+    assert_eq!(
+        app.metric("document_proxy_upstream_retries_total").await,
+        0.0
+    );
+}
+
+/// An upstream that closes a keep-alive connection after it has been idle for a while, without
+/// announcing it in the response (as most servers do): a pool must notice, not fail on it.
+struct IdleClosingUpstream {
+    addr: std::net::SocketAddr,
+    connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl IdleClosingUpstream {
+    async fn start(idle: Duration) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let connections = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let counter = std::sync::Arc::clone(&connections);
+        let png = &dummy_pdf_or_png::documents::Library::get().png.body;
+        let mut answer = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+            png.len()
+        )
+        .into_bytes();
+        answer.extend_from_slice(png);
+        let answer = std::sync::Arc::new(answer);
+        let task = tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let answer = std::sync::Arc::clone(&answer);
+                tokio::spawn(async move {
+                    let mut head = Vec::new();
+                    let mut buffer = [0u8; 4096];
+                    while let Ok(Ok(read @ 1..)) =
+                        tokio::time::timeout(idle, socket.read(&mut buffer)).await
+                    {
+                        head.extend_from_slice(&buffer[..read]);
+                        if head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            head.clear();
+                            if socket.write_all(&answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        Self {
+            addr,
+            connections,
+            task,
+        }
+    }
+
+    fn connections(&self) -> u64 {
+        self.connections.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for IdleClosingUpstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
