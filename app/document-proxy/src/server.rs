@@ -1,14 +1,16 @@
-//! Serving: one thread per core, each with its own single-threaded tokio runtime accepting from
-//! the one listening socket (whichever thread is free takes the next connection), running hyper's
-//! HTTP/1.1 driver around the poem endpoint. A request is served start to finish on one
-//! thread, upstream connection included (see [`worker`]), so no request wakes another thread.
+//! Serving: one thread per core, each with its own single-threaded tokio runtime, running
+//! hyper's HTTP/1.1 driver around the poem endpoint. One acceptor hands each new connection to the
+//! thread with the fewest open ones. A request is served start to finish on one thread, upstream
+//! connection included (see [`worker`]), so no request wakes another thread.
 //!
 //! Why not `poem::Server` on the multi-threaded runtime: its connection wrapper
 //! (`poem::listener::BoxIo`) puts every socket behind `tokio::io::split` (a lock on each read and
 //! write) and hides vectored writes, so hyper copied every body into a write buffer grown to the
 //! largest document per connection; and work stealing between two workers cost a fifth of the
-//! samples in kernel wake-ups. The README "Benchmark" section has the figures. Routing,
-//! extractors, OpenAPI and middleware stay poem's.
+//! samples in kernel wake-ups. Why one acceptor instead of every thread accepting: whichever
+//! thread woke first took the connection, and 256 connections opened at once split about 2:1,
+//! leaving one core saturated while the other idled. The README "Benchmark" section has the
+//! figures. Routing, extractors, OpenAPI and middleware stay poem's.
 
 use crate::shutdown::ShutdownSignal;
 use http::uri::Scheme;
@@ -23,8 +25,10 @@ use std::cell::Cell;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
 
 type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::Error>;
 
@@ -46,24 +50,19 @@ pub fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
-/// The listening socket, one handle per serving thread. Not `SO_REUSEPORT`: that would let a
-/// second instance started by mistake on the same port silently take half the connections.
+/// The listening socket.
 #[derive(Debug)]
-pub struct Listeners {
-    sockets: Vec<std::net::TcpListener>,
+pub struct Listener {
+    socket: std::net::TcpListener,
     addr: SocketAddr,
 }
 
-impl Listeners {
-    pub fn bind(addr: SocketAddr, threads: usize) -> std::io::Result<Self> {
+impl Listener {
+    pub fn bind(addr: SocketAddr) -> std::io::Result<Self> {
         let socket = std::net::TcpListener::bind(addr)?;
         socket.set_nonblocking(true)?;
         let addr = socket.local_addr()?;
-        let mut sockets = (1..threads.max(1))
-            .map(|_| socket.try_clone())
-            .collect::<std::io::Result<Vec<_>>>()?;
-        sockets.push(socket);
-        Ok(Self { sockets, addr })
+        Ok(Self { socket, addr })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -79,18 +78,56 @@ pub struct Timeouts {
     pub grace: Duration,
 }
 
-/// Serves `endpoint` on every listener until `stop` triggers; then each thread stops accepting,
-/// lets its in-flight requests finish for up to the grace period, and closes idle connections.
+/// A serving thread as the acceptor sees it: where to send a connection, and how many it has open.
+#[derive(Debug)]
+struct Worker {
+    inbox: mpsc::UnboundedSender<Accepted>,
+    open: Arc<AtomicUsize>,
+}
+
+/// A connection on its way to a serving thread. The socket leaves the acceptor's runtime as a std
+/// socket and registers with the serving thread's runtime there.
+#[derive(Debug)]
+struct Accepted {
+    stream: std::net::TcpStream,
+    remote: SocketAddr,
+    _open: OpenConnection,
+}
+
+/// Counts a connection as open on its thread until the connection ends.
+#[derive(Debug)]
+struct OpenConnection(Arc<AtomicUsize>);
+
+impl OpenConnection {
+    fn new(open: &Arc<AtomicUsize>) -> Self {
+        open.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(open))
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Serves `endpoint` on `threads` serving threads until `stop` triggers; then the acceptor stops,
+/// and each thread lets its in-flight requests finish for up to the grace period and closes idle
+/// connections. The acceptor runs on the caller's runtime.
 pub async fn run(
-    listeners: Listeners,
+    listener: Listener,
+    threads: usize,
     endpoint: BoxEndpoint<'static>,
     stop: ShutdownSignal,
     timeouts: Timeouts,
 ) -> std::io::Result<()> {
     let endpoint = Arc::new(endpoint);
+    let local = LocalAddr(Addr::SocketAddr(listener.addr));
+    let mut workers = Vec::new();
     let mut finished = Vec::new();
-    for (index, socket) in listeners.sockets.into_iter().enumerate() {
-        let (endpoint, stop) = (Arc::clone(&endpoint), stop.clone());
+    for index in 0..threads.max(1) {
+        let (inbox, connections) = mpsc::unbounded_channel();
+        let (endpoint, local) = (Arc::clone(&endpoint), local.clone());
         let (done, finished_rx) = tokio::sync::oneshot::channel();
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -99,41 +136,39 @@ pub async fn run(
             .name(format!("serve-{index}"))
             .spawn(move || {
                 WORKER.set(index);
-                let served: std::io::Result<()> = runtime.block_on(async {
-                    serve(TcpListener::from_std(socket)?, &endpoint, stop, timeouts).await;
-                    Ok(())
-                });
+                runtime.block_on(serve(connections, endpoint, local, timeouts));
                 // Connections cut off after the grace period are dropped with the runtime.
                 runtime.shutdown_timeout(Duration::from_secs(1));
-                let _ = done.send(served);
+                let _ = done.send(());
             })?;
+        workers.push(Worker {
+            inbox,
+            open: Arc::new(AtomicUsize::new(0)),
+        });
         finished.push(finished_rx);
     }
+    let accepted = accept(listener, &workers, stop).await;
+    drop(workers); // closes the inboxes: each thread drains its connections and ends
     for thread in finished {
         thread
             .await
-            .map_err(|_| std::io::Error::other("a serving thread panicked"))??;
+            .map_err(|_| std::io::Error::other("a serving thread panicked"))?;
     }
-    Ok(())
+    accepted
 }
 
-async fn serve(
-    listener: TcpListener,
-    endpoint: &Arc<BoxEndpoint<'static>>,
+/// Hands each new connection to the thread with the fewest open ones, until `stop` triggers.
+async fn accept(
+    listener: Listener,
+    workers: &[Worker],
     stop: ShutdownSignal,
-    timeouts: Timeouts,
-) {
-    let local = listener.local_addr().ok();
-    let mut builder = http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(timeouts.idle);
-    let connections = GracefulShutdown::new();
+) -> std::io::Result<()> {
+    let listener = TcpListener::from_std(listener.socket)?;
     let stopping = stop.triggered();
     tokio::pin!(stopping);
     loop {
         let (stream, remote) = tokio::select! {
-            () = &mut stopping => break,
+            () = &mut stopping => return Ok(()),
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
                 Err(err) => {
@@ -145,12 +180,54 @@ async fn serve(
         };
         // Responses are written whole; Nagle would only hold back their last segment.
         let _ = stream.set_nodelay(true);
-        let endpoint = Arc::clone(endpoint);
+        let Some(worker) = workers
+            .iter()
+            .min_by_key(|worker| worker.open.load(Ordering::Relaxed))
+        else {
+            return Ok(());
+        };
+        let connection = Accepted {
+            stream: stream.into_std()?,
+            remote,
+            _open: OpenConnection::new(&worker.open),
+        };
+        if worker.inbox.send(connection).is_err() {
+            return Err(std::io::Error::other("a serving thread ended early"));
+        }
+    }
+}
+
+/// One serving thread: runs the connections it is handed until the acceptor stops, then drains.
+async fn serve(
+    mut connections: mpsc::UnboundedReceiver<Accepted>,
+    endpoint: Arc<BoxEndpoint<'static>>,
+    local: LocalAddr,
+    timeouts: Timeouts,
+) {
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(timeouts.idle);
+    let graceful = GracefulShutdown::new();
+    while let Some(Accepted {
+        stream,
+        remote,
+        _open: open,
+    }) = connections.recv().await
+    {
+        let stream = match TcpStream::from_std(stream) {
+            Ok(stream) => stream,
+            Err(err) => {
+                tracing::warn!(%err, "cannot register a connection");
+                continue;
+            }
+        };
+        let (endpoint, local) = (Arc::clone(&endpoint), local.clone());
         let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
             let endpoint = Arc::clone(&endpoint);
             let request = poem::Request::from((
                 request,
-                LocalAddr(local.map_or_else(Addr::default, Addr::SocketAddr)),
+                local.clone(),
                 RemoteAddr(Addr::SocketAddr(remote)),
                 Scheme::HTTP,
             ));
@@ -159,16 +236,16 @@ async fn serve(
                 Ok::<_, Infallible>(http::Response::<ResponseBody>::from(response))
             }
         });
-        let connection = connections.watch(builder.serve_connection(TokioIo::new(stream), service));
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(err) = connection.await {
                 tracing::debug!(%err, "connection ended with an error");
             }
+            drop(open);
         });
     }
-    drop(listener);
     tokio::select! {
-        () = connections.shutdown() => {}
+        () = graceful.shutdown() => {}
         () = tokio::time::sleep(timeouts.grace) => {
             tracing::warn!(grace = ?timeouts.grace, "grace period over with requests still in flight; cutting them off");
         }

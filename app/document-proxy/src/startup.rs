@@ -30,7 +30,8 @@ pub enum StartError {
 }
 
 pub struct Application {
-    listeners: server::Listeners,
+    listener: server::Listener,
+    threads: usize,
     app: poem::endpoint::BoxEndpoint<'static>,
     config: Config,
     shutdown: Shutdown,
@@ -43,7 +44,7 @@ pub struct Application {
 impl std::fmt::Debug for Application {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Application")
-            .field("addr", &self.listeners.local_addr())
+            .field("addr", &self.listener.local_addr())
             .finish_non_exhaustive()
     }
 }
@@ -79,13 +80,13 @@ impl Application {
             port: config.port,
             source,
         };
-        let listeners =
-            server::Listeners::bind(SocketAddr::from(([0, 0, 0, 0], config.port)), threads)
-                .map_err(bind_error)?;
-        let addr = listeners.local_addr();
+        let listener = server::Listener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
+            .map_err(bind_error)?;
+        let addr = listener.local_addr();
         tracing::info!(%addr, threads, upstream = %upstream_url, "document-proxy ready");
         Ok(Self {
-            listeners,
+            listener,
+            threads,
             app,
             config,
             shutdown,
@@ -97,7 +98,7 @@ impl Application {
     }
 
     pub fn port(&self) -> u16 {
-        self.listeners.local_addr().port()
+        self.listener.local_addr().port()
     }
 
     /// A handle that stops the service (tests; `main` wires it to SIGTERM/SIGINT).
@@ -112,7 +113,8 @@ impl Application {
             idle: self.config.client_idle_timeout(),
             grace: self.config.shutdown_grace(),
         };
-        let served = server::run(self.listeners, self.app, self.signal, timeouts).await;
+        let served =
+            server::run(self.listener, self.threads, self.app, self.signal, timeouts).await;
         tracing::info!("stopped serving");
         if let Some(loki) = self.loki {
             loki.flush().await;
