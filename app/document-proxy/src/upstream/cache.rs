@@ -1,13 +1,24 @@
 //! Remembers the verdict on byte-identical upstream bodies. The upstream serves a few fixed
 //! documents, and validating its PNG means inflating 8.7 MB: doing that for every request would
-//! cap throughput far below a plain proxy. A hit requires an exact byte-for-byte match (the CRC is
-//! only the index), so no collision can ever let an unvalidated body through. Memory is bounded
-//! by `capacity` bytes of bodies, evicted oldest first.
+//! cap throughput far below a plain proxy. A hit requires an exact byte-for-byte match (the
+//! fingerprint is only the index), so no collision can ever let an unvalidated body through.
+//! Memory is bounded by `capacity` bytes of bodies, evicted oldest first.
+//!
+//! A hit hands back the remembered copy of the body, so the caller sends that and drops the bytes
+//! it read at once: the connection's read buffer is then free for the next response instead of
+//! every request allocating and copying a body of its own.
 
 use crate::validate::{self, DocumentType};
 use bytes::Bytes;
 use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
 use std::sync::{Arc, Mutex};
+
+/// How many bytes of each end of a body the fingerprint covers: enough to tell the upstream's
+/// documents apart (the stand-in's distinct variants differ in their last few hundred bytes), and
+/// far cheaper than hashing the whole body, which the full compare reads anyway.
+const FINGERPRINT_HEAD: usize = 64;
+const FINGERPRINT_TAIL: usize = 512;
 
 /// Why a body was refused: a short code for metrics and logs, and the validator's message.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,17 +29,27 @@ pub struct Rejected {
 
 pub type Verdict = Result<DocumentType, Rejected>;
 
-type Key = (usize, u32);
+type Key = (usize, u64);
 
-#[derive(Debug)]
-struct Entry {
-    body: Bytes,
-    verdict: Verdict,
+/// A body seen before: its remembered copy, its CRC-32 (the ETag), and the verdict on it.
+#[derive(Debug, Clone)]
+pub struct Known {
+    pub body: Bytes,
+    pub crc32: u32,
+    pub verdict: Verdict,
+}
+
+/// The index of a body: its length and a hash of its two ends.
+fn key(body: &[u8]) -> Key {
+    let mut hasher = std::hash::DefaultHasher::new();
+    body[..body.len().min(FINGERPRINT_HEAD)].hash(&mut hasher);
+    body[body.len().saturating_sub(FINGERPRINT_TAIL)..].hash(&mut hasher);
+    (body.len(), hasher.finish())
 }
 
 #[derive(Debug, Default)]
 struct Inner {
-    entries: HashMap<Key, Entry>,
+    entries: HashMap<Key, Known>,
     order: VecDeque<Key>,
     used: usize,
 }
@@ -51,33 +72,33 @@ impl ValidationCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The remembered verdict for exactly these bytes, if any. Cheap: a map lookup by `crc`
-    /// (the body's CRC-32, which the caller also uses for the ETag) and a full compare.
-    pub fn lookup(&self, body: &[u8], crc: u32) -> Option<Verdict> {
+    /// What is remembered about exactly these bytes, if anything. Cheap: a map lookup by a
+    /// fingerprint of the body's ends, then a full compare.
+    pub fn lookup(&self, body: &[u8]) -> Option<Known> {
         if self.capacity == 0 {
             return None;
         }
-        let key = (body.len(), crc);
         let inner = self.lock();
-        let entry = inner.entries.get(&key)?;
-        (entry.body == body).then(|| entry.verdict.clone())
+        let known = inner.entries.get(&key(body))?;
+        (known.body == body).then(|| known.clone())
     }
 
-    /// Remembers a verdict reached by [`judge`] for a body with CRC-32 `crc`.
-    pub fn remember(&self, body: Bytes, crc: u32, verdict: Verdict) {
-        if body.len() <= self.capacity {
-            self.insert((body.len(), crc), body, verdict);
+    /// Remembers a verdict reached by [`judge`]. `body` should own its memory exactly (not be a
+    /// view into a larger buffer), or the capacity would undercount what is kept alive.
+    pub fn remember(&self, known: Known) {
+        if known.body.len() <= self.capacity {
+            self.insert(key(&known.body), known);
         }
     }
 
-    fn insert(&self, key: Key, body: Bytes, verdict: Verdict) {
+    fn insert(&self, key: Key, known: Known) {
         let mut inner = self.lock();
         if let Some(old) = inner.entries.remove(&key) {
-            // Same index, different bytes (a CRC collision) or a racing insert: keep the newest.
+            // Same index, different bytes (a collision) or a racing insert: keep the newest.
             inner.used -= old.body.len();
             inner.order.retain(|k| *k != key);
         }
-        while inner.used + body.len() > self.capacity {
+        while inner.used + known.body.len() > self.capacity {
             let Some(oldest) = inner.order.pop_front() else {
                 break;
             };
@@ -85,9 +106,9 @@ impl ValidationCache {
                 inner.used -= evicted.body.len();
             }
         }
-        inner.used += body.len();
+        inner.used += known.body.len();
         inner.order.push_back(key);
-        inner.entries.insert(key, Entry { body, verdict });
+        inner.entries.insert(key, known);
     }
 }
 
@@ -106,12 +127,15 @@ mod tests {
 
     /// What the upstream client does: look up, else judge and remember.
     fn verdict(cache: &ValidationCache, body: Vec<u8>) -> (Verdict, bool) {
-        let crc = crc32fast::hash(&body);
-        if let Some(verdict) = cache.lookup(&body, crc) {
-            return (verdict, true);
+        if let Some(known) = cache.lookup(&body) {
+            return (known.verdict, true);
         }
         let verdict = judge(&body);
-        cache.remember(Bytes::from(body), crc, verdict.clone());
+        cache.remember(Known {
+            crc32: crc32fast::hash(&body),
+            body: Bytes::from(body),
+            verdict: verdict.clone(),
+        });
         (verdict, false)
     }
 
@@ -129,14 +153,17 @@ mod tests {
 
     #[test]
     fn only_an_exact_match_hits() {
-        let cache = ValidationCache::new(1 << 20);
         let pdf = sample_pdf();
-        let _ = verdict(&cache, pdf.clone());
-        let mut flipped = pdf;
-        let last = flipped.len() - 20;
-        flipped[last] ^= 1;
-        let (_, hit) = verdict(&cache, flipped);
-        assert!(!hit);
+        // Near the end the fingerprint differs; in the middle only the full compare can tell.
+        for position in [pdf.len() - 20, pdf.len() / 2] {
+            let cache = ValidationCache::new(1 << 20);
+            let _ = verdict(&cache, pdf.clone());
+            let mut flipped = pdf.clone();
+            flipped[position] ^= 1;
+            assert_eq!(key(&flipped) == key(&pdf), position == pdf.len() / 2);
+            let (_, hit) = verdict(&cache, flipped);
+            assert!(!hit, "a body differing at {position} must not hit");
+        }
     }
 
     #[test]
@@ -144,8 +171,7 @@ mod tests {
         let cache = ValidationCache::new(0);
         let (_, hit) = verdict(&cache, sample_pdf());
         assert!(!hit);
-        let pdf = sample_pdf();
-        assert!(cache.lookup(&pdf, crc32fast::hash(&pdf)).is_none());
+        assert!(cache.lookup(&sample_pdf()).is_none());
     }
 
     #[test]

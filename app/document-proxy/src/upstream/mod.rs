@@ -13,7 +13,7 @@ use crate::validate::DocumentType;
 pub use breaker::{BreakerSettings, CircuitBreaker};
 pub use budget::RetryBudget;
 use bytes::{Bytes, BytesMut};
-pub use cache::{Rejected, ValidationCache, Verdict, judge};
+pub use cache::{Known, Rejected, ValidationCache, Verdict, judge};
 use http_body_util::BodyExt;
 use pool::Pool;
 use rand::Rng;
@@ -291,9 +291,9 @@ impl Upstream {
                 self.read(http::Response::from(response)).await?
             }
         };
-        let crc = crc32fast::hash(&body);
-        match self.verdict(&body, crc).await {
-            Ok(kind) => Ok((body, kind, crc)),
+        let known = self.verdict(body).await;
+        match known.verdict {
+            Ok(kind) => Ok((known.body, kind, known.crc32)),
             Err(rejected) => Err(AttemptFailure::Corrupt(rejected)),
         }
     }
@@ -316,42 +316,97 @@ impl Upstream {
         if declared.is_some_and(|len| len > self.max_body) {
             return Err(AttemptFailure::TooLarge(self.max_body));
         }
-        let capacity = declared.unwrap_or(64 * 1024).min(self.max_body);
-        let mut body = BytesMut::with_capacity(usize::try_from(capacity).unwrap_or(0));
+        let mut received = Received::default();
         let mut incoming = response.into_body();
         while let Some(frame) = incoming.frame().await {
             let frame = frame.map_err(|err| AttemptFailure::Body(error_chain(&err)))?;
             let Ok(chunk) = frame.into_data() else {
                 continue; // trailers carry nothing we use
             };
-            if (body.len() + chunk.len()) as u64 > self.max_body {
+            if (received.len() + chunk.len()) as u64 > self.max_body {
                 return Err(AttemptFailure::TooLarge(self.max_body));
             }
-            body.extend_from_slice(&chunk);
+            received.push(chunk, declared.unwrap_or(0).min(self.max_body));
         }
-        Ok(body.freeze())
+        Ok(received.into_bytes())
     }
 
-    async fn verdict(&self, body: &Bytes, crc: u32) -> Verdict {
-        if let Some(verdict) = self.cache.lookup(body, crc) {
+    /// The verdict on `body`, with the copy of it to send: the remembered one if these exact
+    /// bytes were judged before (`body`, often a view into the connection's read buffer, is then
+    /// dropped at once), else an exact copy, validated now.
+    async fn verdict(&self, body: Bytes) -> Known {
+        if let Some(known) = self.cache.lookup(&body) {
             self.metrics.cache_lookup(true);
-            return verdict;
+            return known;
         }
         self.metrics.cache_lookup(false);
+        let body = Bytes::copy_from_slice(&body);
         // Validation inflates megabytes: keep it off the threads that serve connections, one per
         // core at most. The semaphore is never closed, so acquiring only waits.
         let _slot = self.validations.acquire().await;
         let owned = body.clone();
-        let verdict = tokio::task::spawn_blocking(move || cache::judge(&owned))
-            .await
-            .unwrap_or_else(|_| {
-                Err(Rejected {
-                    reason: "validator_panicked",
-                    detail: "the validator panicked".into(),
-                })
-            });
-        self.cache.remember(body.clone(), crc, verdict.clone());
-        verdict
+        let known = tokio::task::spawn_blocking(move || Known {
+            crc32: crc32fast::hash(&owned),
+            verdict: cache::judge(&owned),
+            body: owned,
+        })
+        .await
+        .unwrap_or_else(|_| Known {
+            crc32: crc32fast::hash(&body),
+            verdict: Err(Rejected {
+                reason: "validator_panicked",
+                detail: "the validator panicked".into(),
+            }),
+            body,
+        });
+        self.cache.remember(known.clone());
+        known
+    }
+}
+
+/// A body as it arrives. Most arrive in one chunk, which is kept as it is (a view into the
+/// connection's read buffer); only a body in several chunks is copied into one buffer.
+#[derive(Debug, Default)]
+enum Received {
+    #[default]
+    Nothing,
+    One(Bytes),
+    Gathered(BytesMut),
+}
+
+impl Received {
+    fn len(&self) -> usize {
+        match self {
+            Self::Nothing => 0,
+            Self::One(chunk) => chunk.len(),
+            Self::Gathered(buffer) => buffer.len(),
+        }
+    }
+
+    /// Adds a chunk; `expected` (the declared length, 0 if unknown) sizes a gathering buffer.
+    fn push(&mut self, chunk: Bytes, expected: u64) {
+        *self = match std::mem::take(self) {
+            Self::Nothing => Self::One(chunk),
+            Self::One(first) => {
+                let capacity = usize::try_from(expected).unwrap_or(0);
+                let mut buffer = BytesMut::with_capacity(capacity.max(first.len() + chunk.len()));
+                buffer.extend_from_slice(&first);
+                buffer.extend_from_slice(&chunk);
+                Self::Gathered(buffer)
+            }
+            Self::Gathered(mut buffer) => {
+                buffer.extend_from_slice(&chunk);
+                Self::Gathered(buffer)
+            }
+        };
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Self::Nothing => Bytes::new(),
+            Self::One(chunk) => chunk,
+            Self::Gathered(buffer) => buffer.freeze(),
+        }
     }
 }
 
