@@ -8,9 +8,8 @@ pub mod problem;
 use crate::shutdown::ShutdownSignal;
 use crate::telemetry::Metrics;
 use crate::upstream::{Document, Upstream};
-use bytes::Bytes;
-use poem::http::{HeaderValue, StatusCode, header};
-use poem::{IntoResponse, Response};
+use poem::http::{Extensions, HeaderMap, HeaderValue, StatusCode, Version, header};
+use poem::{IntoResponse, Response, ResponseParts};
 use poem_openapi::param::Path;
 use poem_openapi::payload::PlainText;
 use poem_openapi::registry::{
@@ -22,6 +21,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
+
+/// Headers on a document response, the request id included.
+const RESPONSE_HEADERS: usize = 8;
 
 /// How long a shed request is told to wait.
 const SHED_RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -123,16 +125,18 @@ impl IntoResponse for DocumentResponse {
         } = self.document;
         let etag = format!("\"{:x}-{crc32:08x}\"", body.len());
         let disposition = format!("inline; filename=\"{}.{}\"", self.id, kind.extension());
-        let mut response = Response::builder()
-            .status(StatusCode::OK)
-            .content_type(kind.mime())
-            .header(header::CONTENT_LENGTH, body.len())
-            .header(header::X_CONTENT_TYPE_OPTIONS, "nosniff")
-            // Every fetch may yield a different document: nothing may be reused.
-            .header(header::CACHE_CONTROL, "no-store")
-            .header(header::ACCEPT_RANGES, "none")
-            .body(Bytes::clone(&body));
-        let headers = response.headers_mut();
+        // Sized for every header here and the request id added later: growing a map step by step
+        // showed up among the allocations per document in profiles.
+        let mut headers = HeaderMap::with_capacity(RESPONSE_HEADERS);
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind.mime()));
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
+        // Every fetch may yield a different document: nothing may be reused.
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
         for (name, value) in [
             (header::ETAG, etag),
             (header::CONTENT_DISPOSITION, disposition),
@@ -141,7 +145,13 @@ impl IntoResponse for DocumentResponse {
                 headers.insert(name, value);
             }
         }
-        response
+        let parts = ResponseParts {
+            status: StatusCode::OK,
+            version: Version::default(),
+            headers,
+            extensions: Extensions::default(),
+        };
+        Response::from_parts(parts, body.into())
     }
 }
 
