@@ -2,6 +2,7 @@
 //! bounded attempts, exponential backoff with full jitter, one per-request deadline, a retry
 //! budget and a circuit breaker, so a struggling upstream never gets piled on.
 
+mod body;
 mod breaker;
 mod budget;
 mod cache;
@@ -10,9 +11,10 @@ mod pool;
 use crate::config::Config;
 use crate::telemetry::{Metrics, Outcome};
 use crate::validate::DocumentType;
+use body::Received;
 pub use breaker::{BreakerSettings, CircuitBreaker};
 pub use budget::RetryBudget;
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 pub use cache::{Known, Rejected, ValidationCache, Verdict, judge};
 use http_body_util::BodyExt;
 use pool::Pool;
@@ -365,52 +367,6 @@ impl Upstream {
         });
         self.cache.remember(known.clone());
         known
-    }
-}
-
-/// A body as it arrives. Most arrive in one chunk, which is kept as it is (a view into the
-/// connection's read buffer); only a body in several chunks is copied into one buffer.
-#[derive(Debug, Default)]
-enum Received {
-    #[default]
-    Nothing,
-    One(Bytes),
-    Gathered(BytesMut),
-}
-
-impl Received {
-    fn len(&self) -> usize {
-        match self {
-            Self::Nothing => 0,
-            Self::One(chunk) => chunk.len(),
-            Self::Gathered(buffer) => buffer.len(),
-        }
-    }
-
-    /// Adds a chunk; `expected` (the declared length, 0 if unknown) sizes a gathering buffer.
-    fn push(&mut self, chunk: Bytes, expected: u64) {
-        *self = match std::mem::take(self) {
-            Self::Nothing => Self::One(chunk),
-            Self::One(first) => {
-                let capacity = usize::try_from(expected).unwrap_or(0);
-                let mut buffer = BytesMut::with_capacity(capacity.max(first.len() + chunk.len()));
-                buffer.extend_from_slice(&first);
-                buffer.extend_from_slice(&chunk);
-                Self::Gathered(buffer)
-            }
-            Self::Gathered(mut buffer) => {
-                buffer.extend_from_slice(&chunk);
-                Self::Gathered(buffer)
-            }
-        };
-    }
-
-    fn into_bytes(self) -> Bytes {
-        match self {
-            Self::Nothing => Bytes::new(),
-            Self::One(chunk) => chunk,
-            Self::Gathered(buffer) => buffer.freeze(),
-        }
     }
 }
 
