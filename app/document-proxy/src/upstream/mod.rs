@@ -95,9 +95,10 @@ impl UpstreamError {
 #[derive(Debug)]
 enum Transport {
     /// Plain HTTP, the in-cluster case: hyper's connection API (see `pool` for why).
-    Plain(Pool),
-    /// HTTPS through reqwest and rustls; `base` is the URL without its trailing slash.
-    Tls {
+    Pooled(Pool),
+    /// HTTPS (rustls), or a URL the pool cannot address; `base` is the URL without its trailing
+    /// slash.
+    Reqwest {
         clients: Vec<reqwest::Client>,
         base: String,
     },
@@ -133,8 +134,8 @@ impl Upstream {
             .then(|| Pool::new(url, threads, connect_timeout))
             .flatten();
         let transport = match plain {
-            Some(pool) => Transport::Plain(pool),
-            None => Transport::Tls {
+            Some(pool) => Transport::Pooled(pool),
+            None => Transport::Reqwest {
                 clients: (0..threads.max(1))
                     .map(|_| {
                         reqwest::Client::builder()
@@ -272,7 +273,7 @@ impl Upstream {
 
     async fn attempt(&self, id: u64) -> Result<(Bytes, DocumentType, u32), AttemptFailure> {
         let body = match &self.transport {
-            Transport::Plain(pool) => {
+            Transport::Pooled(pool) => {
                 let (response, lease) = pool.get(id).await.map_err(|err| match err {
                     pool::SendError::ConnectTimeout => AttemptFailure::Timeout,
                     other => AttemptFailure::Connect(other.to_string()),
@@ -281,7 +282,7 @@ impl Upstream {
                 lease.release();
                 body
             }
-            Transport::Tls { clients, base } => {
+            Transport::Reqwest { clients, base } => {
                 let client = &clients[crate::server::worker() % clients.len()];
                 let response = client
                     .get(format!("{base}/{id}"))

@@ -64,7 +64,11 @@ pub struct Pool {
 }
 
 impl Pool {
+    /// `None` if the URL cannot be addressed this way (no host or port, or a path that does not
+    /// make a request target).
     pub fn new(url: &Url, threads: usize, connect_timeout: Duration) -> Option<Self> {
+        let prefix = url.path().trim_end_matches('/').to_owned();
+        http::Uri::try_from(format!("{prefix}/1")).ok()?;
         let host = url.host()?.to_owned();
         let port = url.port_or_known_default()?;
         let authority = match url.port() {
@@ -74,7 +78,7 @@ impl Pool {
         Some(Self {
             host,
             port,
-            prefix: url.path().trim_end_matches('/').to_owned(),
+            prefix,
             host_header: HeaderValue::from_str(&authority).ok()?,
             connect_timeout,
             idle: (0..threads.max(1)).map(|_| Mutex::default()).collect(),
@@ -108,6 +112,7 @@ impl Pool {
 
     fn request(&self, id: u64) -> http::Request<Empty<Bytes>> {
         let mut request = http::Request::new(Empty::new());
+        // Checked in `new`: the prefix followed by digits is always a valid request target.
         *request.uri_mut() = format!("{}/{id}", self.prefix)
             .parse()
             .unwrap_or_else(|_| http::Uri::from_static("/"));
