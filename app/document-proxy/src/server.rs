@@ -251,3 +251,47 @@ async fn serve(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::shutdown::Shutdown;
+    use poem::EndpointExt;
+
+    #[tokio::test]
+    async fn new_connections_go_to_the_thread_with_the_fewest_open_ones() {
+        let listener = Listener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
+        let url = format!("http://{}/", listener.local_addr());
+        let which_thread = poem::endpoint::make_sync(|_| worker().to_string())
+            .map_to_response()
+            .boxed();
+        let (shutdown, signal) = Shutdown::new();
+        let timeouts = Timeouts {
+            idle: Duration::from_secs(10),
+            grace: Duration::from_secs(1),
+        };
+        let server = tokio::spawn(run(listener, 2, which_thread, signal, timeouts));
+        // Each client keeps its one connection open, so every connection stays counted.
+        let mut clients = Vec::new();
+        let mut served_by = [0; 2];
+        for _ in 0..6 {
+            let client = reqwest::Client::new();
+            let thread: usize = client
+                .get(&url)
+                .send()
+                .await
+                .expect("answer")
+                .text()
+                .await
+                .expect("body")
+                .parse()
+                .expect("a thread index");
+            served_by[thread] += 1;
+            clients.push(client);
+        }
+        assert_eq!(served_by, [3, 3], "six connections over two threads");
+        shutdown.trigger();
+        drop(clients);
+        server.await.expect("joined").expect("served");
+    }
+}
