@@ -3,6 +3,7 @@
 
 use crate::api::DocumentApi;
 use crate::api::middleware::Observe;
+use crate::api::shortcut::DocumentShortcut;
 use crate::config::{Config, ConfigError};
 use crate::server;
 use crate::shutdown::{Shutdown, ShutdownSignal};
@@ -67,15 +68,20 @@ impl Application {
             metrics: metrics.clone(),
             shutdown: signal.clone(),
         };
+        let shortcut_api = api.clone();
         let service = OpenApiService::new(api, "document-proxy", env!("CARGO_PKG_VERSION"))
             .description("Serves PDF and PNG documents from the dummy-pdf-or-png upstream, never a corrupt one.");
-        let app = Route::new()
+        let router = Route::new()
             .nest("/docs", service.swagger_ui())
             .at("/openapi.json", service.spec_endpoint())
             .at("/openapi.yaml", service.spec_endpoint_yaml())
-            .nest("/", service)
-            .with(Observe { metrics })
-            .boxed();
+            .nest("/", service);
+        let app = DocumentShortcut {
+            api: shortcut_api,
+            router,
+        }
+        .with(Observe { metrics })
+        .boxed();
         let bind_error = |source| StartError::Bind {
             port: config.port,
             source,

@@ -4,6 +4,7 @@
 pub mod context;
 pub mod middleware;
 pub mod problem;
+pub mod shortcut;
 
 use crate::shutdown::ShutdownSignal;
 use crate::telemetry::Metrics;
@@ -28,7 +29,7 @@ const RESPONSE_HEADERS: usize = 8;
 /// How long a shed request is told to wait.
 const SHED_RETRY_AFTER: Duration = Duration::from_secs(1);
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DocumentApi {
     pub upstream: Arc<Upstream>,
     pub in_flight: Arc<Semaphore>,
@@ -85,7 +86,7 @@ impl DocumentApi {
     /// A document (PDF or PNG) for any positive integer id. Only documents that pass structural
     /// validation are ever sent; a corrupt upstream answer is fetched again within the deadline.
     #[oai(path = "/:id", method = "get")]
-    async fn document(
+    pub async fn document(
         &self,
         /// Any positive integer.
         #[oai(validator(minimum(value = "1")))]
