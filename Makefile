@@ -33,7 +33,7 @@ run: ## the quickstart: service plus in-process stand-in upstream on :8080
 	$(CARGO) run -p document-proxy
 
 bench: ## proxy vs direct upstream vs nginx proxy_pass, side by side
-	scripts/bench
+	scripts/bench --rounds 3
 
 load-test: ## k6 smoke against a locally started service and stand-in
 	scripts/load-test smoke
