@@ -278,6 +278,11 @@ impl Upstream {
                     pool::SendError::ConnectTimeout => AttemptFailure::Timeout,
                     other => AttemptFailure::Connect(other.to_string()),
                 })?;
+                if response.status() != http::StatusCode::OK {
+                    let status = response.status().as_u16();
+                    lease.discard(response.into_body()).await;
+                    return Err(AttemptFailure::Status(status));
+                }
                 let body = lease.drive(self.read(response)).await?;
                 lease.release();
                 body

@@ -15,7 +15,8 @@
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http_body_util::Empty;
+use http_body::Body;
+use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{self, Connection, SendRequest};
 use hyper_util::rt::TokioIo;
@@ -36,6 +37,11 @@ pub const USER_AGENT: &str = concat!("document-proxy/", env!("CARGO_PKG_VERSION"
 /// An idle connection older than this is closed rather than reused: the upstream may have timed
 /// it out, and a request on a connection closed under it fails without reaching anyone.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An error answer's body up to this size, complete within [`DISCARD_TIME`], is read and thrown
+/// away so its connection can be reused; anything else closes the connection.
+const DISCARD_BYTES: u64 = 16 * 1024;
+const DISCARD_TIME: Duration = Duration::from_millis(20);
 
 /// Why no response head arrived.
 #[derive(Debug)]
@@ -227,6 +233,30 @@ impl Lease<'_> {
     /// Runs `fut` (reading the response's body) while doing the connection's I/O.
     pub async fn drive<F: Future>(&mut self, fut: F) -> F::Output {
         drive(&mut self.conn.io, fut).await
+    }
+
+    /// Reads an error answer's body to its end and returns the connection to the pool: under a
+    /// run of 5xx answers each retry would otherwise open a new connection to an upstream that
+    /// is already struggling. A large or slow body closes the connection instead.
+    pub async fn discard(mut self, mut body: Incoming) {
+        if body
+            .size_hint()
+            .upper()
+            .is_none_or(|len| len > DISCARD_BYTES)
+        {
+            return;
+        }
+        let read_to_end = async {
+            while let Some(frame) = body.frame().await {
+                if frame.is_err() {
+                    return false;
+                }
+            }
+            true
+        };
+        if let Ok(true) = tokio::time::timeout(DISCARD_TIME, self.drive(read_to_end)).await {
+            self.release();
+        }
     }
 
     pub fn release(self) {

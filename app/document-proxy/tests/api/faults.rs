@@ -214,7 +214,14 @@ fn resident_bytes() -> u64 {
 
 #[tokio::test]
 async fn upstream_connections_are_reused_and_one_closed_while_idle_costs_no_failed_attempt() {
-    let upstream = IdleClosingUpstream::start(Duration::from_millis(50)).await;
+    let png = &dummy_pdf_or_png::documents::Library::get().png.body;
+    let mut answer = format!(
+        "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
+        png.len()
+    )
+    .into_bytes();
+    answer.extend_from_slice(png);
+    let upstream = RawUpstream::start(Duration::from_millis(50), answer).await;
     let placeholder = start_stand_in(0, Faults::none()).await;
     let app = spawn_app_in_front_of(placeholder, |config| {
         config.upstream_url = Some(format!("http://{}", upstream.addr).parse().expect("url"));
@@ -244,16 +251,46 @@ async fn upstream_connections_are_reused_and_one_closed_while_idle_costs_no_fail
     );
 }
 
-/// An upstream that closes a keep-alive connection after it has been idle for a while, without
-/// announcing it in the response (as most servers do): a pool must notice, not fail on it.
-struct IdleClosingUpstream {
+#[tokio::test]
+async fn retries_after_a_small_error_answer_reuse_its_connection_and_a_large_one_closes_it() {
+    for (body_bytes, connections) in [(19, 1), (64 * 1024, 4)] {
+        let mut answer = format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain\r\nContent-Length: {body_bytes}\r\n\r\n"
+        )
+        .into_bytes();
+        answer.resize(answer.len() + body_bytes, b'x');
+        let upstream = RawUpstream::start(Duration::from_secs(10), answer).await;
+        let placeholder = start_stand_in(0, Faults::none()).await;
+        let app = spawn_app_in_front_of(placeholder, |config| {
+            config.upstream_url = Some(format!("http://{}", upstream.addr).parse().expect("url"));
+            config.circuit_min_requests = 1000;
+        })
+        .await;
+        assert_problem(app.get("/1").await, 502).await;
+        assert_eq!(
+            app.metric("document_proxy_upstream_attempts_total{outcome=\"http_error\"}")
+                .await,
+            4.0
+        );
+        assert_eq!(
+            upstream.connections(),
+            connections,
+            "4 attempts, each answered 503 with a {body_bytes}-byte body"
+        );
+    }
+}
+
+/// An upstream that gives the same answer to every request and closes a keep-alive connection
+/// after it has been idle for a while, without announcing it in the response (as most servers
+/// do): a pool must notice, not fail on it.
+struct RawUpstream {
     addr: std::net::SocketAddr,
     connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
     task: tokio::task::JoinHandle<()>,
 }
 
-impl IdleClosingUpstream {
-    async fn start(idle: Duration) -> Self {
+impl RawUpstream {
+    async fn start(idle: Duration, answer: Vec<u8>) -> Self {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -261,13 +298,6 @@ impl IdleClosingUpstream {
         let addr = listener.local_addr().expect("addr");
         let connections = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let counter = std::sync::Arc::clone(&connections);
-        let png = &dummy_pdf_or_png::documents::Library::get().png.body;
-        let mut answer = format!(
-            "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
-            png.len()
-        )
-        .into_bytes();
-        answer.extend_from_slice(png);
         let answer = std::sync::Arc::new(answer);
         let task = tokio::spawn(async move {
             while let Ok((mut socket, _)) = listener.accept().await {
@@ -302,7 +332,7 @@ impl IdleClosingUpstream {
     }
 }
 
-impl Drop for IdleClosingUpstream {
+impl Drop for RawUpstream {
     fn drop(&mut self) {
         self.task.abort();
     }
