@@ -274,7 +274,7 @@ impl Upstream {
     async fn attempt(&self, id: u64) -> Result<(Bytes, DocumentType, u32), AttemptFailure> {
         let body = match &self.transport {
             Transport::Pooled(pool) => {
-                let (response, mut lease) = pool.get(id).await.map_err(|err| match err {
+                let (response, lease) = pool.get(id).await.map_err(|err| match err {
                     pool::SendError::ConnectTimeout => AttemptFailure::Timeout,
                     other => AttemptFailure::Connect(other.to_string()),
                 })?;
@@ -283,7 +283,7 @@ impl Upstream {
                     lease.discard(response.into_body()).await;
                     return Err(AttemptFailure::Status(status));
                 }
-                let body = lease.drive(self.read(response)).await?;
+                let body = self.read(response).await?;
                 lease.release();
                 body
             }

@@ -1,12 +1,6 @@
 //! Keep-alive HTTP/1.1 connections to a plain-HTTP upstream, one pool per serving thread, on
 //! hyper's connection API.
 //!
-//! A connection's I/O runs in the task of the request using it ([`Lease::drive`]), not in a task
-//! of its own, so the response needs no hop between tasks. Measured against a task per connection
-//! (12 alternating runs, 256 client connections): peak RSS 54 -> 46 MiB, throughput and latency
-//! unchanged within this machine's noise. Idle, nobody polls a connection: a close by the upstream
-//! is seen at checkout, and a request it catches unsent is replayed on another connection.
-//!
 //! Why not reqwest here: `make bench` measured reqwest's per-request machinery (URL parsing and
 //! IDNA on every call, its tower stack, hyper-util's shared pool with its locks and channels) as
 //! the largest share of the service's CPU per document, and the throughput target (at least
@@ -18,19 +12,15 @@ use http::header::{self, HeaderValue};
 use http_body::Body;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, Connection, SendRequest};
+use hyper::client::conn::http1::{self, SendRequest};
 use hyper_util::rt::TokioIo;
 use reqwest::Url;
-use std::future::Future;
-use std::pin::Pin;
 use std::sync::Mutex;
-use std::task::Poll;
 use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 type Sender = SendRequest<Empty<Bytes>>;
-type Io = Pin<Box<Connection<TokioIo<TcpStream>, Empty<Bytes>>>>;
 
 pub const USER_AGENT: &str = concat!("document-proxy/", env!("CARGO_PKG_VERSION"));
 
@@ -61,54 +51,9 @@ impl std::fmt::Display for SendError {
     }
 }
 
-/// hyper's handle for sending requests and the future that does the connection's I/O.
-struct Conn {
-    sender: Sender,
-    /// `None` once the connection has ended; dropping it closes every channel to `sender`.
-    io: Option<Io>,
-}
-
-impl Conn {
-    fn is_open(&self) -> bool {
-        self.io.is_some() && !self.sender.is_closed()
-    }
-
-    /// Waits until the connection has finished the previous exchange and can take a request.
-    async fn ready(&mut self) -> hyper::Result<()> {
-        let Self { sender, io } = self;
-        drive(io, std::future::poll_fn(|cx| sender.poll_ready(cx))).await
-    }
-}
-
-/// Runs `fut` while doing the connection's I/O in the same task.
-async fn drive<F: Future>(io: &mut Option<Io>, fut: F) -> F::Output {
-    let mut fut = std::pin::pin!(fut);
-    std::future::poll_fn(|cx| {
-        // The connection first, so what it reads is there for `fut` in this same poll.
-        if let Some(running) = io.as_mut()
-            && let Poll::Ready(result) = running.as_mut().poll(cx)
-        {
-            if let Err(err) = result {
-                tracing::debug!(%err, "upstream connection ended with an error");
-            }
-            *io = None;
-        }
-        fut.as_mut().poll(cx)
-    })
-    .await
-}
-
-impl std::fmt::Debug for Conn {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Conn")
-            .field("open", &self.is_open())
-            .finish()
-    }
-}
-
 #[derive(Debug)]
 struct Idle {
-    conn: Conn,
+    sender: Sender,
     since: Instant,
 }
 
@@ -152,18 +97,17 @@ impl Pool {
         let slot = &self.idle[crate::server::worker() % self.idle.len()];
         let mut request = self.request(id);
         loop {
-            let (mut conn, pooled) = match self.checkout(slot) {
-                Some(conn) => (conn, true),
+            let (mut sender, pooled) = match self.checkout(slot) {
+                Some(sender) => (sender, true),
                 None => (self.connect().await?, false),
             };
-            // A pooled connection is ready once it has seen the previous response end; an error
-            // means the upstream closed it meanwhile.
-            if pooled && conn.ready().await.is_err() {
+            // A pooled connection is ready once its task has seen the previous response end; an
+            // error means the upstream closed it meanwhile.
+            if pooled && sender.ready().await.is_err() {
                 continue;
             }
-            let sent = conn.sender.try_send_request(request);
-            match drive(&mut conn.io, sent).await {
-                Ok(response) => return Ok((response, Lease { conn, slot })),
+            match sender.try_send_request(request).await {
+                Ok(response) => return Ok((response, Lease { sender, slot })),
                 Err(mut err) => match err.take_message() {
                     Some(unsent) if pooled => request = unsent,
                     _ => return Err(SendError::Http(err.into_error())),
@@ -185,19 +129,19 @@ impl Pool {
     }
 
     /// The most recently used connection that is still open, so the others age out.
-    fn checkout(&self, slot: &Mutex<Vec<Idle>>) -> Option<Conn> {
+    fn checkout(&self, slot: &Mutex<Vec<Idle>>) -> Option<Sender> {
         let mut idle = slot
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while let Some(Idle { conn, since }) = idle.pop() {
-            if conn.is_open() && since.elapsed() < IDLE_TIMEOUT {
-                return Some(conn);
+        while let Some(Idle { sender, since }) = idle.pop() {
+            if !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT {
+                return Some(sender);
             }
         }
         None
     }
 
-    async fn connect(&self) -> Result<Conn, SendError> {
+    async fn connect(&self) -> Result<Sender, SendError> {
         let connecting = async {
             let stream = match &self.host {
                 url::Host::Domain(name) => TcpStream::connect((name.as_str(), self.port)).await,
@@ -211,13 +155,15 @@ impl Pool {
                 .await
                 .map_err(SendError::Http)
         };
-        let (sender, io) = tokio::time::timeout(self.connect_timeout, connecting)
+        let (sender, connection) = tokio::time::timeout(self.connect_timeout, connecting)
             .await
             .map_err(|_| SendError::ConnectTimeout)??;
-        Ok(Conn {
-            sender,
-            io: Some(Box::pin(io)),
-        })
+        tokio::spawn(async move {
+            if let Err(err) = connection.await {
+                tracing::debug!(%err, "upstream connection ended with an error");
+            }
+        });
+        Ok(sender)
     }
 }
 
@@ -225,20 +171,15 @@ impl Pool {
 /// body has been read to the end; dropped instead (error, timeout), the connection is closed.
 #[derive(Debug)]
 pub struct Lease<'a> {
-    conn: Conn,
+    sender: Sender,
     slot: &'a Mutex<Vec<Idle>>,
 }
 
 impl Lease<'_> {
-    /// Runs `fut` (reading the response's body) while doing the connection's I/O.
-    pub async fn drive<F: Future>(&mut self, fut: F) -> F::Output {
-        drive(&mut self.conn.io, fut).await
-    }
-
     /// Reads an error answer's body to its end and returns the connection to the pool: under a
     /// run of 5xx answers each retry would otherwise open a new connection to an upstream that
     /// is already struggling. A large or slow body closes the connection instead.
-    pub async fn discard(mut self, mut body: Incoming) {
+    pub async fn discard(self, mut body: Incoming) {
         if body
             .size_hint()
             .upper()
@@ -254,15 +195,12 @@ impl Lease<'_> {
             }
             true
         };
-        if let Ok(true) = tokio::time::timeout(DISCARD_TIME, self.drive(read_to_end)).await {
+        if let Ok(true) = tokio::time::timeout(DISCARD_TIME, read_to_end).await {
             self.release();
         }
     }
 
     pub fn release(self) {
-        if !self.conn.is_open() {
-            return;
-        }
         let mut idle = self
             .slot
             .lock()
@@ -274,7 +212,7 @@ impl Lease<'_> {
             .count();
         idle.drain(..expired);
         idle.push(Idle {
-            conn: self.conn,
+            sender: self.sender,
             since: Instant::now(),
         });
     }
