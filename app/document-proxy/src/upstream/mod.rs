@@ -278,10 +278,9 @@ impl Upstream {
                     pool::SendError::ConnectTimeout => AttemptFailure::Timeout,
                     other => AttemptFailure::Connect(other.to_string()),
                 })?;
-                if response.status() != http::StatusCode::OK {
-                    let status = response.status().as_u16();
+                if let Err(failure) = full_answer(response.status()) {
                     lease.discard(response.into_body()).await;
-                    return Err(AttemptFailure::Status(status));
+                    return Err(failure);
                 }
                 let body = self.read(response).await?;
                 lease.release();
@@ -300,6 +299,7 @@ impl Upstream {
                             AttemptFailure::Connect(error_chain(&err))
                         }
                     })?;
+                full_answer(response.status())?;
                 self.read(http::Response::from(response)).await?
             }
         };
@@ -310,17 +310,13 @@ impl Upstream {
         }
     }
 
-    /// The whole body of a 200, never more than the cap (checked while it streams in).
+    /// The whole body of a 200 ([`full_answer`]), never more than the cap (checked while it
+    /// streams in).
     async fn read<B>(&self, response: http::Response<B>) -> Result<Bytes, AttemptFailure>
     where
         B: http_body::Body<Data = Bytes> + Unpin,
         B::Error: std::error::Error,
     {
-        // Only a full answer is a document: 206/304 could only come from a confused upstream,
-        // since no Range or conditional header is ever sent.
-        if response.status() != http::StatusCode::OK {
-            return Err(AttemptFailure::Status(response.status().as_u16()));
-        }
         let declared = response
             .headers()
             .get(http::header::CONTENT_LENGTH)
@@ -373,6 +369,16 @@ impl Upstream {
         });
         self.cache.remember(known.clone());
         known
+    }
+}
+
+/// Only a full answer is a document: 206/304 could only come from a confused upstream, since no
+/// Range or conditional header is ever sent.
+fn full_answer(status: http::StatusCode) -> Result<(), AttemptFailure> {
+    if status == http::StatusCode::OK {
+        Ok(())
+    } else {
+        Err(AttemptFailure::Status(status.as_u16()))
     }
 }
 
