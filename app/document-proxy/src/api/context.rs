@@ -1,5 +1,6 @@
 //! Per-request facts shared between the handler and the access log, carried in a task-local so
-//! that error responses rendered deep inside poem still know their request id.
+//! that error responses rendered deep inside poem, and every log line (`telemetry::RequestJson`),
+//! know their request id.
 
 use crate::validate::DocumentType;
 use std::sync::Mutex;

@@ -8,7 +8,6 @@ use poem::http::{HeaderValue, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
-use tracing::Instrument;
 
 pub const REQUEST_ID: &str = "x-request-id";
 /// Total size of request header names and values accepted.
@@ -97,11 +96,11 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         let id = request_id(&req);
         let route = route_of(req.uri().path());
         let method = req.method().clone();
-        // ERROR level on purpose: a span's fields reach a line only if the span is enabled, and
-        // the request id must be on every line whatever LOG_LEVEL filters out.
-        let span = tracing::error_span!("request", request_id = %id);
+        let header = HeaderValue::from_str(&id).ok();
+        // Every line logged in this scope carries the id (see `telemetry::RequestJson`), whatever
+        // LOG_LEVEL filters out.
         let context = Arc::new(RequestContext {
-            request_id: id.clone(),
+            request_id: id,
             facts: Mutex::new(RequestFacts::default()),
         });
         self.metrics.in_flight(1);
@@ -110,21 +109,16 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
                 Ok(()) => self.inner.call(req).await.map(IntoResponse::into_response),
                 Err(err) => Err(err.into()),
             };
-            outcome.unwrap_or_else(|err| ApiError::from_poem(&err).into_response())
-        })
-        .instrument(span.clone())
-        .await;
-        self.metrics.in_flight(-1);
-        let mut response = response;
-        if let Ok(value) = HeaderValue::from_str(&id) {
-            response.headers_mut().insert(REQUEST_ID, value);
-        }
-        let elapsed = started.elapsed();
-        let status = response.status().as_u16();
-        self.metrics
-            .request_finished(route, method.as_str(), status, elapsed);
-        let facts = context.facts.lock().unwrap_or_else(|e| e.into_inner());
-        span.in_scope(|| {
+            let mut response =
+                outcome.unwrap_or_else(|err| ApiError::from_poem(&err).into_response());
+            if let Some(value) = header {
+                response.headers_mut().insert(REQUEST_ID, value);
+            }
+            let elapsed = started.elapsed();
+            let status = response.status().as_u16();
+            self.metrics
+                .request_finished(route, method.as_str(), status, elapsed);
+            let facts = context.facts.lock().unwrap_or_else(|e| e.into_inner());
             tracing::info!(
                 method = %method,
                 route,
@@ -135,7 +129,11 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
                 upstream_attempts = facts.upstream_attempts,
                 "access"
             );
-        });
+            drop(facts);
+            response
+        })
+        .await;
+        self.metrics.in_flight(-1);
         Ok(response)
     }
 }
