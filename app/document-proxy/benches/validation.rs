@@ -52,7 +52,11 @@ fn main() {
         time_per_op(
             &format!("cache hit {name} (fingerprint + full compare)"),
             || {
-                black_box(cache.lookup(black_box(&fresh)).is_some());
+                black_box(
+                    cache
+                        .lookup(black_box(std::slice::from_ref(&fresh)))
+                        .is_some(),
+                );
             },
         );
     }

@@ -1,49 +1,54 @@
-//! An upstream body as it streams in, copied only when it arrives in more than one piece.
+//! An upstream body as it streams in, kept as the chunks it arrived in: views into the
+//! connection's read buffer, never joined just to be compared with the verdict cache's copy.
 
 use bytes::{Bytes, BytesMut};
 
-/// A body as it arrives. Most arrive in one chunk, which is kept as it is (a view into the
-/// connection's read buffer); only a body in several chunks is copied into one buffer.
+/// A body as it arrives.
 #[derive(Debug, Default)]
 pub enum Received {
     #[default]
     Nothing,
+    /// Most bodies: kept without a `Vec`.
     One(Bytes),
-    Gathered(BytesMut),
+    Several(Vec<Bytes>),
 }
 
 impl Received {
     pub fn len(&self) -> usize {
+        self.chunks().iter().map(Bytes::len).sum()
+    }
+
+    /// The body's chunks, in order.
+    pub fn chunks(&self) -> &[Bytes] {
         match self {
-            Self::Nothing => 0,
-            Self::One(chunk) => chunk.len(),
-            Self::Gathered(buffer) => buffer.len(),
+            Self::Nothing => &[],
+            Self::One(chunk) => std::slice::from_ref(chunk),
+            Self::Several(chunks) => chunks,
         }
     }
 
-    /// Adds a chunk; `expected` (the declared length, 0 if unknown) sizes a gathering buffer.
-    pub fn push(&mut self, chunk: Bytes, expected: u64) {
+    pub fn push(&mut self, chunk: Bytes) {
         *self = match std::mem::take(self) {
             Self::Nothing => Self::One(chunk),
-            Self::One(first) => {
-                let capacity = usize::try_from(expected).unwrap_or(0);
-                let mut buffer = BytesMut::with_capacity(capacity.max(first.len() + chunk.len()));
-                buffer.extend_from_slice(&first);
-                buffer.extend_from_slice(&chunk);
-                Self::Gathered(buffer)
-            }
-            Self::Gathered(mut buffer) => {
-                buffer.extend_from_slice(&chunk);
-                Self::Gathered(buffer)
+            Self::One(first) => Self::Several(vec![first, chunk]),
+            Self::Several(mut chunks) => {
+                chunks.push(chunk);
+                Self::Several(chunks)
             }
         };
     }
 
-    pub fn into_bytes(self) -> Bytes {
-        match self {
-            Self::Nothing => Bytes::new(),
-            Self::One(chunk) => chunk,
-            Self::Gathered(buffer) => buffer.freeze(),
+    /// A copy of the body that owns its memory exactly, whatever buffers the chunks point into.
+    pub fn to_owned_bytes(&self) -> Bytes {
+        match self.chunks() {
+            [one] => Bytes::copy_from_slice(one),
+            chunks => {
+                let mut joined = BytesMut::with_capacity(self.len());
+                for chunk in chunks {
+                    joined.extend_from_slice(chunk);
+                }
+                joined.freeze()
+            }
         }
     }
 }
@@ -54,23 +59,21 @@ mod tests {
     use bytes::Bytes;
 
     #[test]
-    fn one_chunk_is_kept_without_a_copy_and_several_are_joined_in_order() {
-        let chunk = Bytes::from_static(b"%PDF-1.7 whole");
+    fn chunks_are_kept_in_order_and_the_copy_joins_them() {
+        let whole = Bytes::from_static(b"%PDF-1.7 whole");
         let mut one = Received::default();
-        one.push(chunk.clone(), 14);
-        let kept = one.into_bytes();
-        assert_eq!(
-            kept.as_ptr(),
-            chunk.as_ptr(),
-            "the chunk itself, not a copy"
-        );
+        one.push(whole.clone());
+        assert_eq!(one.chunks()[0].as_ptr(), whole.as_ptr(), "the chunk itself");
+        assert_eq!(one.to_owned_bytes(), whole);
+        assert_ne!(one.to_owned_bytes().as_ptr(), whole.as_ptr(), "a copy");
 
         let mut several = Received::default();
         for part in [&b"%PDF"[..], b"-1.7", b" whole"] {
-            several.push(Bytes::copy_from_slice(part), 0);
+            several.push(Bytes::copy_from_slice(part));
         }
         assert_eq!(several.len(), 14);
-        assert_eq!(several.into_bytes(), chunk);
-        assert!(Received::default().into_bytes().is_empty());
+        assert_eq!(several.chunks().len(), 3);
+        assert_eq!(several.to_owned_bytes(), whole);
+        assert!(Received::default().to_owned_bytes().is_empty());
     }
 }

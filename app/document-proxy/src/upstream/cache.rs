@@ -38,13 +38,41 @@ pub struct Known {
     pub verdict: Verdict,
 }
 
-/// The index of a body: its length and a CRC-32 of its two ends (CRC for speed: SipHash over
-/// the same bytes was visible in profiles).
-fn key(body: &[u8]) -> Key {
+/// The index of a body, given as the pieces it arrived in: its length and a CRC-32 of its two
+/// ends (CRC for speed: SipHash over the same bytes was visible in profiles).
+fn key<P: AsRef<[u8]>>(pieces: &[P]) -> Key {
+    let len: usize = pieces.iter().map(|piece| piece.as_ref().len()).sum();
     let mut hasher = crc32fast::Hasher::new();
-    hasher.update(&body[..body.len().min(FINGERPRINT_HEAD)]);
-    hasher.update(&body[body.len().saturating_sub(FINGERPRINT_TAIL)..]);
-    (body.len(), hasher.finalize())
+    for range in [
+        0..len.min(FINGERPRINT_HEAD),
+        len.saturating_sub(FINGERPRINT_TAIL)..len,
+    ] {
+        let mut offset = 0;
+        for piece in pieces {
+            let piece = piece.as_ref();
+            let (start, end) = (range.start.max(offset), range.end.min(offset + piece.len()));
+            if start < end {
+                hasher.update(&piece[start - offset..end - offset]);
+            }
+            offset += piece.len();
+        }
+    }
+    (len, hasher.finalize())
+}
+
+/// Whether `pieces`, one after the other, are exactly `body`.
+fn same<P: AsRef<[u8]>>(body: &[u8], pieces: &[P]) -> bool {
+    let mut rest = body;
+    pieces.iter().all(|piece| {
+        let piece = piece.as_ref();
+        match (rest.get(..piece.len()), rest.get(piece.len()..)) {
+            (Some(head), Some(tail)) if head == piece => {
+                rest = tail;
+                true
+            }
+            _ => false,
+        }
+    }) && rest.is_empty()
 }
 
 #[derive(Debug, Default)]
@@ -72,22 +100,23 @@ impl ValidationCache {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// What is remembered about exactly these bytes, if anything. Cheap: a map lookup by a
-    /// fingerprint of the body's ends, then a full compare.
-    pub fn lookup(&self, body: &[u8]) -> Option<Known> {
+    /// What is remembered about exactly these bytes (a body given as the pieces it arrived in),
+    /// if anything. Cheap: a map lookup by a fingerprint of the body's ends, then a full compare,
+    /// piece by piece, so a body that arrived in several chunks is never joined just for this.
+    pub fn lookup<P: AsRef<[u8]>>(&self, pieces: &[P]) -> Option<Known> {
         if self.capacity == 0 {
             return None;
         }
         let inner = self.lock();
-        let known = inner.entries.get(&key(body))?;
-        (known.body == body).then(|| known.clone())
+        let known = inner.entries.get(&key(pieces))?;
+        same(&known.body, pieces).then(|| known.clone())
     }
 
     /// Remembers a verdict reached by [`judge`]. `body` should own its memory exactly (not be a
     /// view into a larger buffer), or the capacity would undercount what is kept alive.
     pub fn remember(&self, known: Known) {
         if known.body.len() <= self.capacity {
-            self.insert(key(&known.body), known);
+            self.insert(key(&[&known.body]), known);
         }
     }
 
@@ -127,7 +156,7 @@ mod tests {
 
     /// What the upstream client does: look up, else judge and remember.
     fn verdict(cache: &ValidationCache, body: Vec<u8>) -> (Verdict, bool) {
-        if let Some(known) = cache.lookup(&body) {
+        if let Some(known) = cache.lookup(&[&body]) {
             return (known.verdict, true);
         }
         let verdict = judge(&body);
@@ -160,10 +189,44 @@ mod tests {
             let _ = verdict(&cache, pdf.clone());
             let mut flipped = pdf.clone();
             flipped[position] ^= 1;
-            assert_eq!(key(&flipped) == key(&pdf), position == pdf.len() / 2);
+            assert_eq!(key(&[&flipped]) == key(&[&pdf]), position == pdf.len() / 2);
             let (_, hit) = verdict(&cache, flipped);
             assert!(!hit, "a body differing at {position} must not hit");
         }
+    }
+
+    #[test]
+    fn a_body_in_pieces_hits_exactly_when_its_bytes_match() {
+        let cache = ValidationCache::new(1 << 20);
+        let png = sample_png();
+        let _ = verdict(&cache, png.clone());
+        // Cuts inside the fingerprinted ends, between them, and empty pieces.
+        for cuts in [
+            vec![1],
+            vec![63, 64, 65],
+            vec![png.len() / 2],
+            vec![png.len() - 300, png.len() - 1],
+            vec![0, 0, 10],
+        ] {
+            let mut pieces = Vec::new();
+            let mut start = 0;
+            for cut in cuts.into_iter().chain([png.len()]) {
+                pieces.push(&png[start..cut]);
+                start = cut;
+            }
+            assert_eq!(key(&pieces), key(&[&png]));
+            let known = cache.lookup(&pieces).expect("the same bytes in pieces hit");
+            assert_eq!(known.verdict, Ok(DocumentType::Png));
+            let mut changed: Vec<Vec<u8>> = pieces.iter().map(|piece| piece.to_vec()).collect();
+            let last = changed
+                .iter_mut()
+                .rev()
+                .find(|piece| !piece.is_empty())
+                .expect("bytes");
+            last[0] ^= 1;
+            assert!(cache.lookup(&changed).is_none(), "one byte differs");
+        }
+        assert!(cache.lookup(&[&png[..png.len() - 1]]).is_none(), "shorter");
     }
 
     #[test]
@@ -171,7 +234,7 @@ mod tests {
         let cache = ValidationCache::new(0);
         let (_, hit) = verdict(&cache, sample_pdf());
         assert!(!hit);
-        assert!(cache.lookup(&sample_pdf()).is_none());
+        assert!(cache.lookup(&[sample_pdf()]).is_none());
     }
 
     #[test]

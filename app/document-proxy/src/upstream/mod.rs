@@ -312,7 +312,7 @@ impl Upstream {
 
     /// The whole body of a 200 ([`full_answer`]), never more than the cap (checked while it
     /// streams in).
-    async fn read<B>(&self, response: http::Response<B>) -> Result<Bytes, AttemptFailure>
+    async fn read<B>(&self, response: http::Response<B>) -> Result<Received, AttemptFailure>
     where
         B: http_body::Body<Data = Bytes> + Unpin,
         B::Error: std::error::Error,
@@ -334,21 +334,21 @@ impl Upstream {
             if (received.len() + chunk.len()) as u64 > self.max_body {
                 return Err(AttemptFailure::TooLarge(self.max_body));
             }
-            received.push(chunk, declared.unwrap_or(0).min(self.max_body));
+            received.push(chunk);
         }
-        Ok(received.into_bytes())
+        Ok(received)
     }
 
     /// The verdict on `body`, with the copy of it to send: the remembered one if these exact
-    /// bytes were judged before (`body`, often a view into the connection's read buffer, is then
+    /// bytes were judged before (`body`, views into the connection's read buffer, is then
     /// dropped at once), else an exact copy, validated now.
-    async fn verdict(&self, body: Bytes) -> Known {
-        if let Some(known) = self.cache.lookup(&body) {
+    async fn verdict(&self, body: Received) -> Known {
+        if let Some(known) = self.cache.lookup(body.chunks()) {
             self.metrics.cache_lookup(true);
             return known;
         }
         self.metrics.cache_lookup(false);
-        let body = Bytes::copy_from_slice(&body);
+        let body = body.to_owned_bytes();
         // Validation inflates megabytes: keep it off the threads that serve connections, one per
         // core at most. The semaphore is never closed, so acquiring only waits.
         let _slot = self.validations.acquire().await;
