@@ -347,11 +347,18 @@ impl Upstream {
             self.metrics.cache_lookup(true);
             return known;
         }
-        self.metrics.cache_lookup(false);
-        let body = body.to_owned_bytes();
         // Validation inflates megabytes: keep it off the threads that serve connections, one per
         // core at most. The semaphore is never closed, so acquiring only waits.
         let _slot = self.validations.acquire().await;
+        // Requests that missed together wait here with the same bytes (a cold start under load:
+        // 256 connections once took the process to 74 MiB). Whoever validated them first has
+        // remembered the verdict by now.
+        if let Some(known) = self.cache.lookup(body.chunks()) {
+            self.metrics.cache_lookup(true);
+            return known;
+        }
+        self.metrics.cache_lookup(false);
+        let body = body.to_owned_bytes();
         let owned = body.clone();
         let known = tokio::task::spawn_blocking(move || Known {
             crc32: crc32fast::hash(&owned),

@@ -134,3 +134,24 @@ async fn head_answers_headers_without_a_body() {
     assert!(["application/pdf", "image/png"].contains(&content_type.as_str()));
     assert!(response.bytes().await.expect("body").is_empty());
 }
+
+#[tokio::test]
+async fn a_cold_cache_under_concurrent_requests_validates_each_document_only_once_per_slot() {
+    let app = spawn_app().await;
+    let requests = (1..=48).map(|id| {
+        let app = &app;
+        async move { app.get(&format!("/{id}")).await }
+    });
+    for response in futures_util::future::join_all(requests).await {
+        assert_eq!(response.status(), 200);
+    }
+    // The stand-in serves three distinct bodies; at most one validation per core runs at once.
+    let slots = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let validated = app
+        .metric(r#"document_proxy_validation_cache_lookups_total{result="miss"}"#)
+        .await;
+    assert!(
+        (1.0..=(3 * slots) as f64).contains(&validated),
+        "{validated} validations for 48 requests over 3 documents and {slots} slots"
+    );
+}
