@@ -92,6 +92,30 @@ async fn metrics_after_traffic_use_route_patterns_and_bounded_labels() {
     assert_eq!(served, 3.0);
 }
 
+#[tokio::test]
+async fn a_client_that_hangs_up_mid_request_leaves_the_in_flight_gauge_as_it_was() {
+    let app = spawn_app_with(
+        Faults {
+            latency: Duration::from_millis(300),
+            ..Faults::none()
+        },
+        |_| {},
+    )
+    .await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(50))
+        .build()
+        .expect("client");
+    let hung_up = impatient.get(format!("{}/1", app.address)).send().await;
+    assert!(hung_up.is_err(), "the client gave up before the answer");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    // The scrape itself is the one request in flight.
+    assert_eq!(
+        app.metric("document_proxy_http_requests_in_flight ").await,
+        1.0
+    );
+}
+
 #[handler]
 async fn push(body: Vec<u8>, received: Data<&Arc<Mutex<Vec<PushRequest>>>>) -> &'static str {
     let raw = snap::raw::Decoder::new()
