@@ -114,7 +114,7 @@ impl DocumentApi {
             facts.document_type = Some(document.kind);
             facts.bytes = document.body.len();
         });
-        self.metrics.document_served(document.kind.label());
+        self.metrics.document_served(document.kind);
         Ok(DocumentResponse { id: id.0, document })
     }
 }
@@ -142,7 +142,8 @@ impl IntoResponse for DocumentResponse {
             (header::ETAG, etag),
             (header::CONTENT_DISPOSITION, disposition),
         ] {
-            if let Ok(value) = HeaderValue::from_str(&value) {
+            // From the `String` itself: `from_str` would allocate and copy it again.
+            if let Ok(value) = HeaderValue::try_from(value) {
                 headers.insert(name, value);
             }
         }
