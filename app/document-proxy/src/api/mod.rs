@@ -114,7 +114,7 @@ impl DocumentApi {
             facts.document_type = Some(document.kind);
             facts.bytes = document.body.len();
         });
-        self.metrics.document_served(document.kind);
+        self.metrics.document_served(document.kind.label());
         Ok(DocumentResponse { id: id.0, document })
     }
 }
@@ -142,8 +142,7 @@ impl IntoResponse for DocumentResponse {
             (header::ETAG, etag),
             (header::CONTENT_DISPOSITION, disposition),
         ] {
-            // From the `String` itself: `from_str` would allocate and copy it again.
-            if let Ok(value) = HeaderValue::try_from(value) {
+            if let Ok(value) = HeaderValue::from_str(&value) {
                 headers.insert(name, value);
             }
         }

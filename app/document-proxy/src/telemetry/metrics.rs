@@ -3,13 +3,10 @@
 //! Written natively rather than with poem's `opentelemetry`/`prometheus` features, which pin older
 //! OpenTelemetry versions and label requests by full URL (unbounded cardinality).
 
-use crate::validate::DocumentType;
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider, UpDownCounter};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use prometheus::{Encoder, Registry, TextEncoder};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Seconds; 0.3 is the latency SLO's threshold and must stay a bucket boundary.
@@ -61,26 +58,6 @@ pub enum CircuitState {
     Open = 2,
 }
 
-/// Counts that change several times per request, kept in atomics and read by observable
-/// instruments at each scrape. A synchronous instrument looks its attribute set up in a map behind
-/// a lock on every `add`: OpenTelemetry was 1.7% of the service's `perf` samples at 256
-/// connections, for about seven measurements per request.
-#[derive(Debug, Default)]
-struct PerRequest {
-    in_flight: AtomicI64,
-    /// Indexed by [`type_index`].
-    documents_served: [AtomicU64; 2],
-    /// Hits, then misses.
-    cache_lookups: [AtomicU64; 2],
-}
-
-fn type_index(kind: DocumentType) -> usize {
-    match kind {
-        DocumentType::Pdf => 0,
-        DocumentType::Png => 1,
-    }
-}
-
 /// The service's instruments. Cloning is cheap (handles to shared instruments).
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -88,15 +65,17 @@ pub struct Metrics {
     // Kept alive: dropping the provider stops collection.
     _provider: SdkMeterProvider,
     request_duration: Histogram<f64>,
-    per_request: Arc<PerRequest>,
+    in_flight: UpDownCounter<i64>,
     upstream_attempts: Counter<u64>,
     upstream_duration: Histogram<f64>,
+    documents_served: Counter<u64>,
     retries: Counter<u64>,
     retry_budget_exhausted: Counter<u64>,
     circuit_state: Gauge<i64>,
     circuit_rejections: Counter<u64>,
     shed: Counter<u64>,
     log_events_dropped: Counter<u64>,
+    cache_lookups: Counter<u64>,
 }
 
 impl Metrics {
@@ -142,42 +121,6 @@ impl Metrics {
                 .with_description(description)
                 .build()
         };
-        let per_request = Arc::new(PerRequest::default());
-        let observed = Arc::clone(&per_request);
-        meter
-            .i64_observable_up_down_counter("document_proxy_http_requests_in_flight")
-            .with_description("HTTP requests being served now.")
-            .with_callback(move |gauge| {
-                gauge.observe(observed.in_flight.load(Ordering::Relaxed), &[])
-            })
-            .build();
-        let observed = Arc::clone(&per_request);
-        meter
-            .u64_observable_counter("document_proxy_documents_served")
-            .with_description("Documents delivered by type.")
-            .with_callback(move |counter| {
-                for kind in [DocumentType::Pdf, DocumentType::Png] {
-                    let served = &observed.documents_served[type_index(kind)];
-                    counter.observe(
-                        served.load(Ordering::Relaxed),
-                        &[KeyValue::new("type", kind.label())],
-                    );
-                }
-            })
-            .build();
-        let observed = Arc::clone(&per_request);
-        meter
-            .u64_observable_counter("document_proxy_validation_cache_lookups")
-            .with_description("Validation verdict cache lookups by result.")
-            .with_callback(move |counter| {
-                for (lookups, result) in observed.cache_lookups.iter().zip(["hit", "miss"]) {
-                    counter.observe(
-                        lookups.load(Ordering::Relaxed),
-                        &[KeyValue::new("result", result)],
-                    );
-                }
-            })
-            .build();
         Self {
             registry,
             _provider: provider,
@@ -185,7 +128,10 @@ impl Metrics {
                 "document_proxy_http_request_duration",
                 "HTTP requests by route pattern, method and status.",
             ),
-            per_request,
+            in_flight: meter
+                .i64_up_down_counter("document_proxy_http_requests_in_flight")
+                .with_description("HTTP requests being served now.")
+                .build(),
             upstream_attempts: counter(
                 "document_proxy_upstream_attempts",
                 "Upstream fetch attempts by outcome.",
@@ -193,6 +139,10 @@ impl Metrics {
             upstream_duration: seconds(
                 "document_proxy_upstream_attempt_duration",
                 "Upstream fetch attempts, headers to validated body, by outcome.",
+            ),
+            documents_served: counter(
+                "document_proxy_documents_served",
+                "Documents delivered by type.",
             ),
             retries: counter(
                 "document_proxy_upstream_retries",
@@ -218,16 +168,27 @@ impl Metrics {
                 "document_proxy_log_events_dropped",
                 "Log events not pushed to Loki (queue full or Loki failing); stdout still has them.",
             ),
+            cache_lookups: counter(
+                "document_proxy_validation_cache_lookups",
+                "Validation verdict cache lookups by result.",
+            ),
         }
     }
 
-    /// OpenTelemetry exports a series only once it has a value: publish every synchronous
-    /// counter's fixed label sets at zero so dashboards, alerts and `rate()` see them from the
-    /// first scrape (the observable ones report every label set at every scrape).
+    /// OpenTelemetry exports a series only once it has a value: publish every counter's fixed
+    /// label sets at zero so dashboards, alerts and `rate()` see them from the first scrape.
     fn publish_zeros(&self) {
         for outcome in Outcome::ALL {
             self.upstream_attempts
                 .add(0, &[KeyValue::new("outcome", outcome.label())]);
+        }
+        for type_label in ["pdf", "png"] {
+            self.documents_served
+                .add(0, &[KeyValue::new("type", type_label)]);
+        }
+        for result in ["hit", "miss"] {
+            self.cache_lookups
+                .add(0, &[KeyValue::new("result", result)]);
         }
         for counter in [
             &self.retries,
@@ -238,6 +199,7 @@ impl Metrics {
         ] {
             counter.add(0, &[]);
         }
+        self.in_flight.add(0, &[]);
         self.circuit_state(CircuitState::Closed);
     }
 
@@ -267,9 +229,7 @@ impl Metrics {
     }
 
     pub fn in_flight(&self, delta: i64) {
-        self.per_request
-            .in_flight
-            .fetch_add(delta, Ordering::Relaxed);
+        self.in_flight.add(delta, &[]);
     }
 
     pub fn upstream_attempt(&self, outcome: Outcome, elapsed: Duration) {
@@ -279,8 +239,9 @@ impl Metrics {
             .record(elapsed.as_secs_f64(), &labels);
     }
 
-    pub fn document_served(&self, kind: DocumentType) {
-        self.per_request.documents_served[type_index(kind)].fetch_add(1, Ordering::Relaxed);
+    pub fn document_served(&self, type_label: &'static str) {
+        self.documents_served
+            .add(1, &[KeyValue::new("type", type_label)]);
     }
 
     pub fn retry(&self) {
@@ -308,7 +269,9 @@ impl Metrics {
     }
 
     pub fn cache_lookup(&self, hit: bool) {
-        self.per_request.cache_lookups[usize::from(!hit)].fetch_add(1, Ordering::Relaxed);
+        let result = if hit { "hit" } else { "miss" };
+        self.cache_lookups
+            .add(1, &[KeyValue::new("result", result)]);
     }
 }
 
