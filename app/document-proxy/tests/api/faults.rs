@@ -1,8 +1,8 @@
 //! Each stand-in fault, and what the client sees: a sound document or a fast, explained failure.
 
 use crate::helpers::{
-    TestApp, assert_problem, assert_sound_document, spawn_app, spawn_app_in_front_of,
-    spawn_app_with, start_stand_in,
+    TestApp, assert_problem, assert_sound_document, spawn_app, spawn_app_behind_slow_upstream,
+    spawn_app_in_front_of, spawn_app_with, start_stand_in,
 };
 use dummy_pdf_or_png::Faults;
 use std::time::{Duration, Instant};
@@ -118,14 +118,7 @@ async fn a_hanging_or_trickling_upstream_gets_a_504_within_the_deadline() {
 
 #[tokio::test]
 async fn a_slow_upstream_within_the_deadline_still_serves() {
-    let app = spawn_app_with(
-        Faults {
-            latency: Duration::from_millis(150),
-            ..Faults::none()
-        },
-        |_| {},
-    )
-    .await;
+    let app = spawn_app_behind_slow_upstream(Duration::from_millis(150)).await;
     assert_sound_document(app.get("/1").await).await;
 }
 

@@ -56,6 +56,15 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with(Faults::none(), |_| {}).await
 }
 
+/// The service in front of a stand-in that answers every request after `latency`.
+pub async fn spawn_app_behind_slow_upstream(latency: Duration) -> TestApp {
+    let faults = Faults {
+        latency,
+        ..Faults::none()
+    };
+    spawn_app_with(faults, |_| {}).await
+}
+
 pub async fn spawn_app_with(faults: Faults, configure: impl FnOnce(&mut Config)) -> TestApp {
     spawn_app_in_front_of(start_stand_in(0, faults).await, configure).await
 }

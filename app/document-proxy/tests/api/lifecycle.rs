@@ -1,6 +1,6 @@
 //! Start-up, configuration errors, the OpenAPI document, and draining on shutdown.
 
-use crate::helpers::{loopback, spawn_app, spawn_app_with, start_stand_in};
+use crate::helpers::{loopback, spawn_app, spawn_app_behind_slow_upstream, start_stand_in};
 use dummy_pdf_or_png::Faults;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -73,14 +73,7 @@ fn bad_configuration_exits_non_zero_naming_each_variable() {
 
 #[tokio::test]
 async fn shutdown_lets_in_flight_requests_finish() {
-    let app = spawn_app_with(
-        Faults {
-            latency: Duration::from_millis(300),
-            ..Faults::none()
-        },
-        |_| {},
-    )
-    .await;
+    let app = spawn_app_behind_slow_upstream(Duration::from_millis(300)).await;
     let request = tokio::spawn({
         let (client, url) = (app.client.clone(), format!("{}/1", app.address));
         async move { client.get(url).send().await.map(|r| r.status().as_u16()) }

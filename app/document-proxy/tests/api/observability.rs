@@ -1,7 +1,9 @@
 //! Request ids, metrics, and the Loki push. The Loki here is a stand-in (no real Loki runs in
 //! tests): it decodes the same snappy/protobuf push a real Loki receives.
 
-use crate::helpers::{assert_problem, loopback, spawn_app, spawn_app_with};
+use crate::helpers::{
+    assert_problem, loopback, spawn_app, spawn_app_behind_slow_upstream, spawn_app_with,
+};
 use document_proxy::telemetry::loki::PushRequest;
 use dummy_pdf_or_png::Faults;
 use poem::{EndpointExt, Route, handler, post, web::Data};
@@ -94,14 +96,7 @@ async fn metrics_after_traffic_use_route_patterns_and_bounded_labels() {
 
 #[tokio::test]
 async fn a_client_that_hangs_up_mid_request_leaves_the_in_flight_gauge_as_it_was() {
-    let app = spawn_app_with(
-        Faults {
-            latency: Duration::from_millis(300),
-            ..Faults::none()
-        },
-        |_| {},
-    )
-    .await;
+    let app = spawn_app_behind_slow_upstream(Duration::from_millis(300)).await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(50))
         .build()
