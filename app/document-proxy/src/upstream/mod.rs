@@ -339,12 +339,18 @@ impl Upstream {
         Ok(received)
     }
 
+    /// The remembered verdict on exactly these bytes, counted as a cache hit.
+    fn remembered(&self, body: &Received) -> Option<Known> {
+        let known = self.cache.lookup(body.chunks())?;
+        self.metrics.cache_lookup(true);
+        Some(known)
+    }
+
     /// The verdict on `body`, with the copy of it to send: the remembered one if these exact
     /// bytes were judged before (`body`, views into the connection's read buffer, is then
     /// dropped at once), else an exact copy, validated now.
     async fn verdict(&self, body: Received) -> Known {
-        if let Some(known) = self.cache.lookup(body.chunks()) {
-            self.metrics.cache_lookup(true);
+        if let Some(known) = self.remembered(&body) {
             return known;
         }
         // Validation inflates megabytes: keep it off the threads that serve connections, one per
@@ -353,8 +359,7 @@ impl Upstream {
         // Requests that missed together wait here with the same bytes (a cold start under load:
         // 256 connections once took the process to 74 MiB). Whoever validated them first has
         // remembered the verdict by now.
-        if let Some(known) = self.cache.lookup(body.chunks()) {
-            self.metrics.cache_lookup(true);
+        if let Some(known) = self.remembered(&body) {
             return known;
         }
         self.metrics.cache_lookup(false);
