@@ -37,25 +37,27 @@ impl Received {
             }
         };
     }
+}
 
-    /// A copy of the body that owns its memory exactly, whatever buffers the chunks point into.
-    pub fn to_owned_bytes(&self) -> Bytes {
-        match self.chunks() {
-            [one] => Bytes::copy_from_slice(one),
-            chunks => {
-                let mut joined = BytesMut::with_capacity(self.len());
-                for chunk in chunks {
-                    joined.extend_from_slice(chunk);
-                }
-                joined.freeze()
+/// A copy of a body given as pieces, owning its memory exactly (one allocation of the body's
+/// length), whatever buffers the pieces point into.
+pub fn joined<P: AsRef<[u8]>>(pieces: &[P]) -> Bytes {
+    match pieces {
+        [one] => Bytes::copy_from_slice(one.as_ref()),
+        pieces => {
+            let len = pieces.iter().map(|piece| piece.as_ref().len()).sum();
+            let mut joined = BytesMut::with_capacity(len);
+            for piece in pieces {
+                joined.extend_from_slice(piece.as_ref());
             }
+            joined.freeze()
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::Received;
+    use super::{Received, joined};
     use bytes::Bytes;
 
     #[test]
@@ -64,8 +66,8 @@ mod tests {
         let mut one = Received::default();
         one.push(whole.clone());
         assert_eq!(one.chunks()[0].as_ptr(), whole.as_ptr(), "the chunk itself");
-        assert_eq!(one.to_owned_bytes(), whole);
-        assert_ne!(one.to_owned_bytes().as_ptr(), whole.as_ptr(), "a copy");
+        assert_eq!(joined(one.chunks()), whole);
+        assert_ne!(joined(one.chunks()).as_ptr(), whole.as_ptr(), "a copy");
 
         let mut several = Received::default();
         for part in [&b"%PDF"[..], b"-1.7", b" whole"] {
@@ -73,7 +75,7 @@ mod tests {
         }
         assert_eq!(several.len(), 14);
         assert_eq!(several.chunks().len(), 3);
-        assert_eq!(several.to_owned_bytes(), whole);
-        assert!(Received::default().to_owned_bytes().is_empty());
+        assert_eq!(joined(several.chunks()), whole);
+        assert!(joined(Received::default().chunks()).is_empty());
     }
 }

@@ -7,6 +7,7 @@ mod breaker;
 mod budget;
 mod cache;
 mod pool;
+mod wire;
 
 use crate::config::Config;
 use crate::telemetry::{Metrics, Outcome};
@@ -272,19 +273,28 @@ impl Upstream {
     }
 
     async fn attempt(&self, id: u64) -> Result<(Bytes, DocumentType, u32), AttemptFailure> {
-        let body = match &self.transport {
+        let known = match &self.transport {
             Transport::Pooled(pool) => {
-                let (response, lease) = pool.get(id).await.map_err(|err| match err {
+                let mut exchange = pool.get(id).await.map_err(|err| match err {
                     pool::SendError::ConnectTimeout => AttemptFailure::Timeout,
                     other => AttemptFailure::Connect(other.to_string()),
                 })?;
-                if let Err(failure) = full_answer(response.status()) {
-                    lease.discard(response.into_body()).await;
+                if let Err(failure) = full_answer(exchange.status()) {
+                    exchange.discard().await;
                     return Err(failure);
                 }
-                let body = self.read(response).await?;
-                lease.release();
-                body
+                let body = exchange
+                    .body(self.max_body)
+                    .await
+                    .map_err(|err| match err {
+                        wire::BodyError::TooLarge(max) => AttemptFailure::TooLarge(max),
+                        other => AttemptFailure::Body(other.to_string()),
+                    })?;
+                // The connection is held until the verdict: on a hit, its buffer is read again
+                // by the next response instead of every body getting an allocation of its own.
+                let known = self.verdict(&[body]).await;
+                exchange.release();
+                known
             }
             Transport::Reqwest { clients, base } => {
                 let client = &clients[crate::server::worker() % clients.len()];
@@ -299,11 +309,11 @@ impl Upstream {
                             AttemptFailure::Connect(error_chain(&err))
                         }
                     })?;
-                full_answer(response.status())?;
-                self.read(http::Response::from(response)).await?
+                full_answer(response.status().as_u16())?;
+                let body = self.read(http::Response::from(response)).await?;
+                self.verdict(body.chunks()).await
             }
         };
-        let known = self.verdict(body).await;
         match known.verdict {
             Ok(kind) => Ok((known.body, kind, known.crc32)),
             Err(rejected) => Err(AttemptFailure::Corrupt(rejected)),
@@ -340,17 +350,17 @@ impl Upstream {
     }
 
     /// The remembered verdict on exactly these bytes, counted as a cache hit.
-    fn remembered(&self, body: &Received) -> Option<Known> {
-        let known = self.cache.lookup(body.chunks())?;
+    fn remembered<P: AsRef<[u8]>>(&self, body: &[P]) -> Option<Known> {
+        let known = self.cache.lookup(body)?;
         self.metrics.cache_lookup(true);
         Some(known)
     }
 
-    /// The verdict on `body`, with the copy of it to send: the remembered one if these exact
-    /// bytes were judged before (`body`, views into the connection's read buffer, is then
-    /// dropped at once), else an exact copy, validated now.
-    async fn verdict(&self, body: Received) -> Known {
-        if let Some(known) = self.remembered(&body) {
+    /// The verdict on `body` (given as the pieces it arrived in), with the copy of it to send:
+    /// the remembered one if these exact bytes were judged before, else an exact copy, validated
+    /// now. Either way the caller's buffer is free again once this returns.
+    async fn verdict<P: AsRef<[u8]> + Sync>(&self, body: &[P]) -> Known {
+        if let Some(known) = self.remembered(body) {
             return known;
         }
         // Validation inflates megabytes: keep it off the threads that serve connections, one per
@@ -359,11 +369,11 @@ impl Upstream {
         // Requests that missed together wait here with the same bytes (a cold start under load:
         // 256 connections once took the process to 74 MiB). Whoever validated them first has
         // remembered the verdict by now.
-        if let Some(known) = self.remembered(&body) {
+        if let Some(known) = self.remembered(body) {
             return known;
         }
         self.metrics.cache_lookup(false);
-        let body = body.to_owned_bytes();
+        let body = body::joined(body);
         let owned = body.clone();
         let known = tokio::task::spawn_blocking(move || Known {
             crc32: crc32fast::hash(&owned),
@@ -386,11 +396,11 @@ impl Upstream {
 
 /// Only a full answer is a document: 206/304 could only come from a confused upstream, since no
 /// Range or conditional header is ever sent.
-fn full_answer(status: http::StatusCode) -> Result<(), AttemptFailure> {
-    if status == http::StatusCode::OK {
+fn full_answer(status: u16) -> Result<(), AttemptFailure> {
+    if status == 200 {
         Ok(())
     } else {
-        Err(AttemptFailure::Status(status.as_u16()))
+        Err(AttemptFailure::Status(status))
     }
 }
 

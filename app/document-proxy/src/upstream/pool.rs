@@ -1,26 +1,25 @@
-//! Keep-alive HTTP/1.1 connections to a plain-HTTP upstream, one pool per serving thread, on
-//! hyper's connection API.
+//! Keep-alive HTTP/1.1 connections to a plain-HTTP upstream, one pool per serving thread, each
+//! driven by the request holding it: the request's own task writes `GET` and reads the response
+//! into the connection's buffer (the wire format is in `wire`).
 //!
 //! Why not reqwest here: `make bench` measured reqwest's per-request machinery (URL parsing and
 //! IDNA on every call, its tower stack, hyper-util's shared pool with its locks and channels) as
 //! the largest share of the service's CPU per document, and the throughput target (at least
-//! nginx `proxy_pass`) was out of reach with it. The README "Benchmark" section has the figures.
-//! An `https` upstream still goes through reqwest (see `Transport`).
+//! nginx `proxy_pass`) was out of reach with it. Why not hyper's client connection API either
+//! (used until this module was written): it runs each connection as a task of its own and hands
+//! the response body over through a channel, so every attempt took three task wake-ups instead of
+//! one, and `perf` at 256 connections put 10% of the service's samples in that task. The README
+//! "Benchmark" section has the figures. An `https` upstream still goes through reqwest (see
+//! `Transport`).
 
-use bytes::Bytes;
-use http::header::{self, HeaderValue};
-use http_body::Body;
-use http_body_util::{BodyExt, Empty};
-use hyper::body::Incoming;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper_util::rt::TokioIo;
+use super::wire::{self, BodyError, Head, HeadError};
 use reqwest::Url;
+use std::io::Write as _;
 use std::sync::Mutex;
 use std::time::Duration;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
-
-type Sender = SendRequest<Empty<Bytes>>;
 
 pub const USER_AGENT: &str = concat!("document-proxy/", env!("CARGO_PKG_VERSION"));
 
@@ -33,47 +32,58 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 const DISCARD_BYTES: u64 = 16 * 1024;
 const DISCARD_TIME: Duration = Duration::from_millis(20);
 
+/// A pooled connection keeps its read buffer for the next response, unless the buffer grew past
+/// this (an unusually large document): then it starts small again.
+const KEPT_BUFFER: usize = 256 * 1024;
+
 /// Why no response head arrived.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum SendError {
+    #[error("connect timed out")]
     ConnectTimeout,
+    #[error("connect: {0}")]
     Connect(std::io::Error),
-    Http(hyper::Error),
+    #[error("{0}")]
+    Exchange(HeadError),
 }
 
-impl std::fmt::Display for SendError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::ConnectTimeout => f.write_str("connect timed out"),
-            Self::Connect(err) => write!(f, "connect: {err}"),
-            Self::Http(err) => write!(f, "{}", super::error_chain(err)),
-        }
-    }
-}
-
+/// An open connection and the buffer its responses are read into.
 #[derive(Debug)]
-struct Idle {
-    sender: Sender,
-    since: Instant,
+struct Connection {
+    stream: TcpStream,
+    buf: Vec<u8>,
+    idle_since: Instant,
+}
+
+impl Connection {
+    /// Sends the request and reads the response head.
+    async fn exchange(&mut self, request: &[u8]) -> Result<Head, HeadError> {
+        self.stream
+            .write_all(request)
+            .await
+            .map_err(HeadError::Io)?;
+        self.buf.clear();
+        wire::read_head(&mut self.stream, &mut self.buf).await
+    }
 }
 
 #[derive(Debug)]
 pub struct Pool {
     host: url::Host<String>,
     port: u16,
-    /// The URL's path without its trailing slash; the id is appended to it.
-    prefix: String,
-    host_header: HeaderValue,
+    /// The request up to the id (`GET <path>/`), and after it (the version and headers).
+    before_id: String,
+    after_id: String,
     connect_timeout: Duration,
-    /// Indexed by `server::worker()`: a connection's task runs on the thread that opened it.
-    idle: Vec<Mutex<Vec<Idle>>>,
+    /// Indexed by `server::worker()`: a socket belongs to the runtime of the thread that opened it.
+    idle: Vec<Mutex<Vec<Connection>>>,
 }
 
 impl Pool {
     /// `None` if the URL cannot be addressed this way (no host or port, or a path that does not
     /// make a request target).
     pub fn new(url: &Url, threads: usize, connect_timeout: Duration) -> Option<Self> {
-        let prefix = url.path().trim_end_matches('/').to_owned();
+        let prefix = url.path().trim_end_matches('/');
         http::Uri::try_from(format!("{prefix}/1")).ok()?;
         let host = url.host()?.to_owned();
         let port = url.port_or_known_default()?;
@@ -81,126 +91,128 @@ impl Pool {
             Some(port) => format!("{host}:{port}"),
             None => host.to_string(),
         };
+        http::HeaderValue::from_str(&authority).ok()?;
         Some(Self {
             host,
             port,
-            prefix,
-            host_header: HeaderValue::from_str(&authority).ok()?,
+            before_id: format!("GET {prefix}/"),
+            after_id: format!(" HTTP/1.1\r\nHost: {authority}\r\nUser-Agent: {USER_AGENT}\r\n\r\n"),
             connect_timeout,
             idle: (0..threads.max(1)).map(|_| Mutex::default()).collect(),
         })
     }
 
-    /// Sends `GET <prefix>/<id>` on an idle connection or a new one. A pooled connection that
-    /// turns out closed before the request was written is replaced without counting as a failure.
-    pub async fn get(&self, id: u64) -> Result<(http::Response<Incoming>, Lease<'_>), SendError> {
+    /// Sends `GET <prefix>/<id>` on an idle connection or a new one and reads the response head.
+    /// A pooled connection found closed before any of the response arrived (the upstream closed it
+    /// while idle) is replaced without counting as a failure: nothing was answered, and a GET may
+    /// be sent again.
+    pub async fn get(&self, id: u64) -> Result<Exchange<'_>, SendError> {
         let slot = &self.idle[crate::server::worker() % self.idle.len()];
-        let mut request = self.request(id);
+        let mut request = Vec::with_capacity(self.before_id.len() + 20 + self.after_id.len());
+        let _ = write!(request, "{}{id}{}", self.before_id, self.after_id);
         loop {
-            let (mut sender, pooled) = match self.checkout(slot) {
-                Some(sender) => (sender, true),
+            let (mut connection, pooled) = match checkout(slot) {
+                Some(connection) => (connection, true),
                 None => (self.connect().await?, false),
             };
-            // A pooled connection is ready once its task has seen the previous response end; an
-            // error means the upstream closed it meanwhile.
-            if pooled && sender.ready().await.is_err() {
-                continue;
-            }
-            match sender.try_send_request(request).await {
-                Ok(response) => return Ok((response, Lease { sender, slot })),
-                Err(mut err) => match err.take_message() {
-                    Some(unsent) if pooled => request = unsent,
-                    _ => return Err(SendError::Http(err.into_error())),
-                },
-            }
-        }
-    }
-
-    fn request(&self, id: u64) -> http::Request<Empty<Bytes>> {
-        let mut request = http::Request::new(Empty::new());
-        // Checked in `new`: the prefix followed by digits is always a valid request target.
-        *request.uri_mut() = format!("{}/{id}", self.prefix)
-            .parse()
-            .unwrap_or_else(|_| http::Uri::from_static("/"));
-        let headers = request.headers_mut();
-        headers.insert(header::HOST, self.host_header.clone());
-        headers.insert(header::USER_AGENT, HeaderValue::from_static(USER_AGENT));
-        request
-    }
-
-    /// The most recently used connection that is still open, so the others age out.
-    fn checkout(&self, slot: &Mutex<Vec<Idle>>) -> Option<Sender> {
-        let mut idle = slot
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        while let Some(Idle { sender, since }) = idle.pop() {
-            if !sender.is_closed() && since.elapsed() < IDLE_TIMEOUT {
-                return Some(sender);
+            match connection.exchange(&request).await {
+                Ok(head) => {
+                    return Ok(Exchange {
+                        connection,
+                        head,
+                        slot,
+                        reusable: false,
+                    });
+                }
+                Err(err) if pooled && err.nothing_received() => continue,
+                Err(err) => return Err(SendError::Exchange(err)),
             }
         }
-        None
     }
 
-    async fn connect(&self) -> Result<Sender, SendError> {
+    async fn connect(&self) -> Result<Connection, SendError> {
         let connecting = async {
             let stream = match &self.host {
                 url::Host::Domain(name) => TcpStream::connect((name.as_str(), self.port)).await,
                 url::Host::Ipv4(ip) => TcpStream::connect((*ip, self.port)).await,
                 url::Host::Ipv6(ip) => TcpStream::connect((*ip, self.port)).await,
-            }
-            .map_err(SendError::Connect)?;
+            }?;
             // The request is one small write; Nagle would only delay it.
-            stream.set_nodelay(true).map_err(SendError::Connect)?;
-            http1::handshake(TokioIo::new(stream))
-                .await
-                .map_err(SendError::Http)
+            stream.set_nodelay(true)?;
+            Ok(stream)
         };
-        let (sender, connection) = tokio::time::timeout(self.connect_timeout, connecting)
+        let stream = tokio::time::timeout(self.connect_timeout, connecting)
             .await
-            .map_err(|_| SendError::ConnectTimeout)??;
-        tokio::spawn(async move {
-            if let Err(err) = connection.await {
-                tracing::debug!(%err, "upstream connection ended with an error");
-            }
-        });
-        Ok(sender)
+            .map_err(|_| SendError::ConnectTimeout)?
+            .map_err(SendError::Connect)?;
+        Ok(Connection {
+            stream,
+            buf: Vec::new(),
+            idle_since: Instant::now(),
+        })
     }
 }
 
-/// A connection whose response is being read. [`Lease::release`] returns it to the pool once the
-/// body has been read to the end; dropped instead (error, timeout), the connection is closed.
-#[derive(Debug)]
-pub struct Lease<'a> {
-    sender: Sender,
-    slot: &'a Mutex<Vec<Idle>>,
+/// The most recently used idle connection, so the others age out.
+fn checkout(slot: &Mutex<Vec<Connection>>) -> Option<Connection> {
+    let mut idle = slot
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    while let Some(connection) = idle.pop() {
+        if connection.idle_since.elapsed() < IDLE_TIMEOUT {
+            return Some(connection);
+        }
+    }
+    None
 }
 
-impl Lease<'_> {
+/// A response whose head has been read. [`Exchange::release`] returns its connection to the pool
+/// once the body has been read to the end; dropped instead (error, timeout), the connection is
+/// closed.
+#[derive(Debug)]
+pub struct Exchange<'a> {
+    connection: Connection,
+    head: Head,
+    slot: &'a Mutex<Vec<Connection>>,
+    /// Set once the body has been read to its end and the connection may carry another request.
+    reusable: bool,
+}
+
+impl Exchange<'_> {
+    pub fn status(&self) -> u16 {
+        self.head.status
+    }
+
+    /// The whole body, never more than `max` bytes of it (checked before and while it is read).
+    pub async fn body(&mut self, max: u64) -> Result<&[u8], BodyError> {
+        let Connection { stream, buf, .. } = &mut self.connection;
+        let (body, reusable) = wire::read_body(stream, buf, &self.head, max).await?;
+        self.reusable = reusable;
+        Ok(&buf[body])
+    }
+
     /// Reads an error answer's body to its end and returns the connection to the pool: under a
     /// run of 5xx answers each retry would otherwise open a new connection to an upstream that
     /// is already struggling. A large or slow body closes the connection instead.
-    pub async fn discard(self, mut body: Incoming) {
-        if body
-            .size_hint()
-            .upper()
-            .is_none_or(|len| len > DISCARD_BYTES)
-        {
+    pub async fn discard(mut self) {
+        if !self.head.keep_alive {
             return;
         }
-        let read_to_end = async {
-            while let Some(frame) = body.frame().await {
-                if frame.is_err() {
-                    return false;
-                }
-            }
-            true
-        };
-        if let Ok(true) = tokio::time::timeout(DISCARD_TIME, read_to_end).await {
+        if let Ok(Ok(_)) = tokio::time::timeout(DISCARD_TIME, self.body(DISCARD_BYTES)).await {
             self.release();
         }
     }
 
     pub fn release(self) {
+        if !self.reusable {
+            return;
+        }
+        let mut connection = self.connection;
+        connection.buf.clear();
+        if connection.buf.capacity() > KEPT_BUFFER {
+            connection.buf = Vec::new();
+        }
+        connection.idle_since = Instant::now();
         let mut idle = self
             .slot
             .lock()
@@ -208,12 +220,9 @@ impl Lease<'_> {
         // Connections at the front have waited longest; drop those past the idle timeout.
         let expired = idle
             .iter()
-            .take_while(|conn| conn.since.elapsed() >= IDLE_TIMEOUT)
+            .take_while(|idle| idle.idle_since.elapsed() >= IDLE_TIMEOUT)
             .count();
         idle.drain(..expired);
-        idle.push(Idle {
-            sender: self.sender,
-            since: Instant::now(),
-        });
+        idle.push(connection);
     }
 }
