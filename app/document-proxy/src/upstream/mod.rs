@@ -63,10 +63,12 @@ impl AttemptFailure {
         }
     }
 
-    /// Client errors mean a misconfigured upstream URL: asking again will not help. Everything
-    /// else may be transient (the upstream corrupts 10% of documents on purpose).
+    /// Client errors mean a misconfigured upstream URL: asking again will not help, except
+    /// after 408 (the upstream gave up on an idle keep-alive connection just as it was reused)
+    /// and 429. Everything else may be transient (the upstream corrupts 10% of documents on
+    /// purpose).
     fn retryable(&self) -> bool {
-        !matches!(self, Self::Status(status) if (400..500).contains(status) && *status != 429)
+        !matches!(self, Self::Status(status) if (400..500).contains(status) && !matches!(status, 408 | 429))
     }
 }
 

@@ -56,6 +56,15 @@ struct Connection {
 }
 
 impl Connection {
+    /// Whether the upstream has said nothing since the last response: neither closed the
+    /// connection nor sent anything unasked (a `408 Request Timeout` before closing an idle
+    /// connection, as some servers do), which would otherwise be read as the next response. No
+    /// system call unless the socket has signalled since it was last read dry.
+    fn is_quiet(&self) -> bool {
+        let mut probe = [0u8; 1];
+        matches!(self.stream.try_read(&mut probe), Err(err) if err.kind() == std::io::ErrorKind::WouldBlock)
+    }
+
     /// Sends the request and reads the response head.
     async fn exchange(&mut self, request: &[u8]) -> Result<Head, HeadError> {
         self.stream
@@ -153,13 +162,13 @@ impl Pool {
     }
 }
 
-/// The most recently used idle connection, so the others age out.
+/// The most recently used idle connection that is still open, so the others age out.
 fn checkout(slot: &Mutex<Vec<Connection>>) -> Option<Connection> {
     let mut idle = slot
         .lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner);
     while let Some(connection) = idle.pop() {
-        if connection.idle_since.elapsed() < IDLE_TIMEOUT {
+        if connection.idle_since.elapsed() < IDLE_TIMEOUT && connection.is_quiet() {
             return Some(connection);
         }
     }

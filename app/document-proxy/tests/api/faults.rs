@@ -212,8 +212,8 @@ fn resident_bytes() -> u64 {
     pages * 4096
 }
 
-#[tokio::test]
-async fn upstream_connections_are_reused_and_one_closed_while_idle_costs_no_failed_attempt() {
+/// The stand-in's PNG as a complete HTTP/1.1 answer.
+fn png_answer() -> Vec<u8> {
     let png = &dummy_pdf_or_png::documents::Library::get().png.body;
     let mut answer = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: image/png\r\nContent-Length: {}\r\n\r\n",
@@ -221,7 +221,12 @@ async fn upstream_connections_are_reused_and_one_closed_while_idle_costs_no_fail
     )
     .into_bytes();
     answer.extend_from_slice(png);
-    let upstream = RawUpstream::start(Duration::from_millis(50), answer).await;
+    answer
+}
+
+#[tokio::test]
+async fn upstream_connections_are_reused_and_one_closed_while_idle_costs_no_failed_attempt() {
+    let upstream = RawUpstream::start(Duration::from_millis(50), png_answer(), b"").await;
     let placeholder = start_stand_in(0, Faults::none()).await;
     let app = spawn_app_in_front_of(placeholder, |config| {
         config.upstream_url = Some(format!("http://{}", upstream.addr).parse().expect("url"));
@@ -252,6 +257,30 @@ async fn upstream_connections_are_reused_and_one_closed_while_idle_costs_no_fail
 }
 
 #[tokio::test]
+async fn a_408_sent_on_an_idle_connection_before_closing_it_is_not_taken_for_the_next_answer() {
+    let farewell =
+        b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n";
+    let upstream = RawUpstream::start(Duration::from_millis(50), png_answer(), farewell).await;
+    let placeholder = start_stand_in(0, Faults::none()).await;
+    let app = spawn_app_in_front_of(placeholder, |config| {
+        config.upstream_url = Some(format!("http://{}", upstream.addr).parse().expect("url"));
+    })
+    .await;
+    assert_sound_document(app.get("/1").await).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_sound_document(app.get("/2").await).await;
+    assert_eq!(upstream.connections(), 2, "the idle connection is replaced");
+    let outcome =
+        |name: &str| format!("document_proxy_upstream_attempts_total{{outcome=\"{name}\"}}");
+    assert_eq!(app.metric(&outcome("ok")).await, 2.0);
+    assert_eq!(
+        app.metric(&outcome("http_error")).await,
+        0.0,
+        "the 408 was never read as an answer"
+    );
+}
+
+#[tokio::test]
 async fn retries_after_a_small_error_answer_reuse_its_connection_and_a_large_one_closes_it() {
     for (body_bytes, connections) in [(19, 1), (64 * 1024, 4)] {
         let mut answer = format!(
@@ -259,7 +288,7 @@ async fn retries_after_a_small_error_answer_reuse_its_connection_and_a_large_one
         )
         .into_bytes();
         answer.resize(answer.len() + body_bytes, b'x');
-        let upstream = RawUpstream::start(Duration::from_secs(10), answer).await;
+        let upstream = RawUpstream::start(Duration::from_secs(10), answer, b"").await;
         let placeholder = start_stand_in(0, Faults::none()).await;
         let app = spawn_app_in_front_of(placeholder, |config| {
             config.upstream_url = Some(format!("http://{}", upstream.addr).parse().expect("url"));
@@ -282,7 +311,7 @@ async fn retries_after_a_small_error_answer_reuse_its_connection_and_a_large_one
 
 /// An upstream that gives the same answer to every request and closes a keep-alive connection
 /// after it has been idle for a while, without announcing it in the response (as most servers
-/// do): a pool must notice, not fail on it.
+/// do), sending `farewell` first (as some do): a pool must notice, not fail on it.
 struct RawUpstream {
     addr: std::net::SocketAddr,
     connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
@@ -290,7 +319,7 @@ struct RawUpstream {
 }
 
 impl RawUpstream {
-    async fn start(idle: Duration, answer: Vec<u8>) -> Self {
+    async fn start(idle: Duration, answer: Vec<u8>, farewell: &'static [u8]) -> Self {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -317,6 +346,7 @@ impl RawUpstream {
                             }
                         }
                     }
+                    let _ = socket.write_all(farewell).await;
                 });
             }
         });
