@@ -93,11 +93,11 @@ impl UpstreamError {
 }
 
 /// How requests reach the upstream. Both keep one connection pool per serving thread (see
-/// `server::worker`): a pooled connection's task runs on the thread that opened it, so sharing one
-/// pool would wake other threads.
+/// `server::worker`): a socket belongs to the runtime of the thread that opened it (and reqwest's
+/// connection tasks run there), so sharing one pool would wake other threads.
 #[derive(Debug)]
 enum Transport {
-    /// Plain HTTP, the in-cluster case: hyper's connection API (see `pool` for why).
+    /// Plain HTTP, the in-cluster case: a small HTTP/1.1 client of our own (see `pool` for why).
     Pooled(Pool),
     /// HTTPS (rustls), or a URL the pool cannot address; `base` is the URL without its trailing
     /// slash.
