@@ -46,6 +46,8 @@ pub struct Config {
     pub circuit_window_ms: u64,
     #[validate(range(min = 10, max = 600_000))]
     pub circuit_open_ms: u64,
+    #[validate(range(min = 1, max = 10_000))]
+    pub upstream_concurrency_per_core: u32,
     #[validate(range(min = 1, max = 100_000))]
     pub max_in_flight: u32,
     #[validate(range(min = 0, max = 300_000))]
@@ -82,6 +84,7 @@ impl Default for Config {
             circuit_min_requests: 100,
             circuit_window_ms: 10_000,
             circuit_open_ms: 5000,
+            upstream_concurrency_per_core: 16,
             max_in_flight: 512,
             shutdown_grace_ms: 10_000,
             client_idle_timeout_ms: 65_000,
@@ -176,6 +179,11 @@ impl Config {
         );
         reader.read("CIRCUIT_WINDOW_MS", &mut config.circuit_window_ms, number);
         reader.read("CIRCUIT_OPEN_MS", &mut config.circuit_open_ms, number);
+        reader.read(
+            "UPSTREAM_CONCURRENCY_PER_CORE",
+            &mut config.upstream_concurrency_per_core,
+            number,
+        );
         reader.read("MAX_IN_FLIGHT", &mut config.max_in_flight, number);
         reader.read("SHUTDOWN_GRACE_MS", &mut config.shutdown_grace_ms, number);
         reader.read(

@@ -66,6 +66,7 @@ pub struct Metrics {
     _provider: SdkMeterProvider,
     request_duration: Histogram<f64>,
     in_flight: UpDownCounter<i64>,
+    waiting_for_upstream: UpDownCounter<i64>,
     upstream_attempts: Counter<u64>,
     upstream_duration: Histogram<f64>,
     documents_served: Counter<u64>,
@@ -131,6 +132,12 @@ impl Metrics {
             in_flight: meter
                 .i64_up_down_counter("document_proxy_http_requests_in_flight")
                 .with_description("HTTP requests being served now.")
+                .build(),
+            waiting_for_upstream: meter
+                .i64_up_down_counter("document_proxy_upstream_waiting")
+                .with_description(
+                    "Document requests waiting for an upstream slot (UPSTREAM_CONCURRENCY_PER_CORE in use).",
+                )
                 .build(),
             upstream_attempts: counter(
                 "document_proxy_upstream_attempts",
@@ -200,6 +207,7 @@ impl Metrics {
             counter.add(0, &[]);
         }
         self.in_flight.add(0, &[]);
+        self.waiting_for_upstream.add(0, &[]);
         self.circuit_state(CircuitState::Closed);
     }
 
@@ -230,6 +238,10 @@ impl Metrics {
 
     pub fn in_flight(&self, delta: i64) {
         self.in_flight.add(delta, &[]);
+    }
+
+    pub fn waiting_for_upstream(&self, delta: i64) {
+        self.waiting_for_upstream.add(delta, &[]);
     }
 
     pub fn upstream_attempt(&self, outcome: Outcome, elapsed: Duration) {

@@ -281,6 +281,31 @@ async fn a_408_sent_on_an_idle_connection_before_closing_it_is_not_taken_for_the
 }
 
 #[tokio::test]
+async fn fetches_beyond_the_per_core_concurrency_wait_their_turn_on_the_connections_already_open() {
+    let upstream = RawUpstream::start(Duration::from_secs(10), png_answer(), b"").await;
+    let placeholder = start_stand_in(0, Faults::none()).await;
+    let app = spawn_app_in_front_of(placeholder, |config| {
+        config.upstream_url = Some(format!("http://{}", upstream.addr).parse().expect("url"));
+        config.upstream_concurrency_per_core = 1;
+    })
+    .await;
+    let requests = (1..=24).map(|id| {
+        let app = &app;
+        async move { app.get(&format!("/{id}")).await }
+    });
+    for response in futures_util::future::join_all(requests).await {
+        assert_sound_document(response).await;
+    }
+    let threads = document_proxy::server::threads() as u64;
+    assert!(
+        upstream.connections() <= threads,
+        "{} upstream connections for one fetch at a time on each of {threads} threads",
+        upstream.connections()
+    );
+    assert_eq!(app.metric("document_proxy_upstream_waiting").await, 0.0);
+}
+
+#[tokio::test]
 async fn retries_after_a_small_error_answer_reuse_its_connection_and_a_large_one_closes_it() {
     for (body_bytes, connections) in [(19, 1), (64 * 1024, 4)] {
         let mut answer = format!(

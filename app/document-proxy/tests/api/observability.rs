@@ -1,9 +1,7 @@
 //! Request ids, metrics, and the Loki push. The Loki here is a stand-in (no real Loki runs in
 //! tests): it decodes the same snappy/protobuf push a real Loki receives.
 
-use crate::helpers::{
-    assert_problem, loopback, spawn_app, spawn_app_behind_slow_upstream, spawn_app_with,
-};
+use crate::helpers::{assert_problem, loopback, spawn_app, spawn_app_with};
 use document_proxy::telemetry::loki::PushRequest;
 use dummy_pdf_or_png::Faults;
 use poem::{EndpointExt, Route, handler, post, web::Data};
@@ -68,6 +66,7 @@ async fn metrics_after_traffic_use_route_patterns_and_bounded_labels() {
         r#"document_proxy_upstream_attempts_total{outcome="ok"} 3"#,
         r#"document_proxy_upstream_attempt_duration_seconds_count{outcome="ok"} 3"#,
         "document_proxy_http_requests_in_flight",
+        "document_proxy_upstream_waiting 0",
         "document_proxy_circuit_breaker_state 0",
         "document_proxy_requests_shed_total 0",
         "document_proxy_log_events_dropped_total 0",
@@ -95,20 +94,28 @@ async fn metrics_after_traffic_use_route_patterns_and_bounded_labels() {
 }
 
 #[tokio::test]
-async fn a_client_that_hangs_up_mid_request_leaves_the_in_flight_gauge_as_it_was() {
-    let app = spawn_app_behind_slow_upstream(Duration::from_millis(300)).await;
+async fn clients_that_hang_up_mid_request_or_while_waiting_leave_the_gauges_as_they_were() {
+    let slow = Faults {
+        latency: Duration::from_millis(300),
+        ..Faults::none()
+    };
+    // One fetch at a time per thread: of four requests, some hang up while waiting their turn.
+    let app = spawn_app_with(slow, |config| config.upstream_concurrency_per_core = 1).await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(50))
         .build()
         .expect("client");
-    let hung_up = impatient.get(format!("{}/1", app.address)).send().await;
-    assert!(hung_up.is_err(), "the client gave up before the answer");
+    let requests = (1..=4).map(|id| impatient.get(format!("{}/{id}", app.address)).send());
+    for hung_up in futures_util::future::join_all(requests).await {
+        assert!(hung_up.is_err(), "the client gave up before the answer");
+    }
     tokio::time::sleep(Duration::from_millis(600)).await;
     // The scrape itself is the one request in flight.
     assert_eq!(
         app.metric("document_proxy_http_requests_in_flight ").await,
         1.0
     );
+    assert_eq!(app.metric("document_proxy_upstream_waiting ").await, 0.0);
 }
 
 #[handler]
