@@ -128,7 +128,7 @@ pub struct Upstream {
     /// connections per thread each step waited behind all of them, and a request retried after a
     /// corrupt document paid that wait two or three times. Bounded, the wait is paid once, before
     /// the fetch. Measured with `make bench` (README "Benchmark"): at 16 per core, p99 fell from
-    /// 1.6-1.9x nginx's to about 1.0x and throughput rose. It is also a bulkhead: a slow upstream
+    /// 1.6x nginx's to 0.9x and throughput rose by a tenth. It is also a bulkhead: a slow upstream
     /// sees at most this many requests per core from a pod, which caps a pod at
     /// `per core x cores / upstream latency` requests per second.
     slots: Vec<tokio::sync::Semaphore>,
