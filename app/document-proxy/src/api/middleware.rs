@@ -45,23 +45,6 @@ pub struct ObserveEndpoint<E> {
     metrics: Metrics,
 }
 
-/// Counts a request in flight until it is answered or dropped: hyper drops the request's future
-/// when the client hangs up mid-request, and the gauge must not drift upwards.
-struct InFlight<'a>(&'a Metrics);
-
-impl<'a> InFlight<'a> {
-    fn enter(metrics: &'a Metrics) -> Self {
-        metrics.in_flight(1);
-        Self(metrics)
-    }
-}
-
-impl Drop for InFlight<'_> {
-    fn drop(&mut self) {
-        self.0.in_flight(-1);
-    }
-}
-
 /// The route pattern for a path: fixed routes by name, any other single segment is a document id
 /// (valid or not, `/{id}` answers it), anything deeper is unmatched.
 pub fn route_of(path: &str) -> &'static str {
@@ -120,7 +103,7 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
             request_id: id,
             facts: Mutex::new(RequestFacts::default()),
         });
-        let in_flight = InFlight::enter(&self.metrics);
+        let in_flight = self.metrics.in_flight();
         let response = context::scope(Arc::clone(&context), async {
             let outcome = match check_limits(&req) {
                 Ok(()) => self.inner.call(req).await.map(IntoResponse::into_response),

@@ -58,6 +58,24 @@ pub enum CircuitState {
     Open = 2,
 }
 
+/// A gauge raised by one for as long as this lives. A guard rather than a pair of calls: hyper
+/// drops a request's future when the client hangs up, and the gauge must come down all the same.
+#[derive(Debug)]
+pub struct Raised<'a>(&'a UpDownCounter<i64>);
+
+impl<'a> Raised<'a> {
+    fn new(gauge: &'a UpDownCounter<i64>) -> Self {
+        gauge.add(1, &[]);
+        Self(gauge)
+    }
+}
+
+impl Drop for Raised<'_> {
+    fn drop(&mut self) {
+        self.0.add(-1, &[]);
+    }
+}
+
 /// The service's instruments. Cloning is cheap (handles to shared instruments).
 #[derive(Debug, Clone)]
 pub struct Metrics {
@@ -236,12 +254,14 @@ impl Metrics {
         );
     }
 
-    pub fn in_flight(&self, delta: i64) {
-        self.in_flight.add(delta, &[]);
+    /// Counts one more request in flight until the guard is dropped.
+    pub fn in_flight(&self) -> Raised<'_> {
+        Raised::new(&self.in_flight)
     }
 
-    pub fn waiting_for_upstream(&self, delta: i64) {
-        self.waiting_for_upstream.add(delta, &[]);
+    /// Counts one more request waiting for an upstream slot until the guard is dropped.
+    pub fn waiting_for_upstream(&self) -> Raised<'_> {
+        Raised::new(&self.waiting_for_upstream)
     }
 
     pub fn upstream_attempt(&self, outcome: Outcome, elapsed: Duration) {

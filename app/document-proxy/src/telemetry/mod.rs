@@ -7,7 +7,7 @@ pub mod metrics;
 use crate::api::context;
 use crate::config::Config;
 use loki::{LogLine, LokiFlush, LokiSender};
-pub use metrics::{CircuitState, Metrics, Outcome};
+pub use metrics::{CircuitState, Metrics, Outcome, Raised};
 use std::io::{self, Write};
 use std::time::SystemTime;
 use tracing::{Event, Level, Metadata, Subscriber};

@@ -1,11 +1,13 @@
 //! The upstream client: fetches a document, validates it, and retries what can be retried —
 //! bounded attempts, exponential backoff with full jitter, one per-request deadline, a retry
-//! budget and a circuit breaker, so a struggling upstream never gets piled on.
+//! budget, a circuit breaker and a bound on fetches at once, so a struggling upstream never gets
+//! piled on.
 
 mod body;
 mod breaker;
 mod budget;
 mod cache;
+mod error;
 mod pool;
 mod wire;
 
@@ -17,6 +19,7 @@ pub use breaker::{BreakerSettings, CircuitBreaker};
 pub use budget::RetryBudget;
 use bytes::Bytes;
 pub use cache::{Known, Rejected, ValidationCache, Verdict, judge};
+pub use error::{AttemptFailure, UpstreamError};
 use http_body_util::BodyExt;
 use pool::Pool;
 use rand::Rng;
@@ -32,64 +35,6 @@ pub struct Document {
     /// CRC-32 of `body`, computed once for the verdict cache and reused for the ETag.
     pub crc32: u32,
     pub attempts: u32,
-}
-
-/// Why one attempt did not yield a sound document.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum AttemptFailure {
-    #[error("upstream answered HTTP {0}")]
-    Status(u16),
-    #[error("upstream attempt timed out")]
-    Timeout,
-    #[error("cannot reach the upstream: {0}")]
-    Connect(String),
-    #[error("upstream body exceeds the {0}-byte limit")]
-    TooLarge(u64),
-    #[error("upstream body broke off: {0}")]
-    Body(String),
-    #[error("upstream sent a document that failed validation ({}): {}", .0.reason, .0.detail)]
-    Corrupt(Rejected),
-}
-
-impl AttemptFailure {
-    pub fn outcome(&self) -> Outcome {
-        match self {
-            Self::Status(_) => Outcome::HttpError,
-            Self::Timeout => Outcome::Timeout,
-            Self::Connect(_) => Outcome::ConnectError,
-            Self::TooLarge(_) => Outcome::TooLarge,
-            Self::Body(_) => Outcome::BodyError,
-            Self::Corrupt(_) => Outcome::Corrupt,
-        }
-    }
-
-    /// Client errors mean a misconfigured upstream URL: asking again will not help, except
-    /// after 408 (the upstream gave up on an idle keep-alive connection just as it was reused)
-    /// and 429. Everything else may be transient (the upstream corrupts 10% of documents on
-    /// purpose).
-    fn retryable(&self) -> bool {
-        !matches!(self, Self::Status(status) if (400..500).contains(status) && !matches!(status, 408 | 429))
-    }
-}
-
-/// The upstream boundary's error; mapped to HTTP in `api::problem`.
-#[derive(Debug, thiserror::Error)]
-pub enum UpstreamError {
-    #[error("the upstream is failing; the circuit is open")]
-    CircuitOpen { retry_after: Duration },
-    #[error("no sound document from the upstream after {attempts} attempt(s); last: {last}")]
-    Failed { attempts: u32, last: AttemptFailure },
-    #[error("no sound document from the upstream within the deadline ({attempts} attempt(s))")]
-    Deadline { attempts: u32 },
-}
-
-impl UpstreamError {
-    pub fn attempts(&self) -> u32 {
-        match self {
-            Self::CircuitOpen { .. } => 0,
-            Self::Failed { attempts, .. } | Self::Deadline { attempts } => *attempts,
-        }
-    }
 }
 
 /// How requests reach the upstream. Both keep one connection pool per serving thread (see
@@ -286,7 +231,7 @@ impl Upstream {
         if let Ok(permit) = slots.try_acquire() {
             return Some(permit);
         }
-        let _waiting = Waiting::new(&self.metrics);
+        let _waiting = self.metrics.waiting_for_upstream();
         slots.acquire().await.ok()
     }
 
@@ -418,23 +363,6 @@ impl Upstream {
         });
         self.cache.remember(known.clone());
         known
-    }
-}
-
-/// Counts a request in `document_proxy_upstream_waiting` until it has its slot or is dropped (a
-/// client that hangs up while waiting must not leave the gauge raised).
-struct Waiting<'a>(&'a Metrics);
-
-impl<'a> Waiting<'a> {
-    fn new(metrics: &'a Metrics) -> Self {
-        metrics.waiting_for_upstream(1);
-        Self(metrics)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.waiting_for_upstream(-1);
     }
 }
 
