@@ -201,14 +201,7 @@ pub async fn read_body<R: AsyncRead + Unpin>(
                 return Err(BodyError::TooLarge(max));
             }
             let end = start + usize::try_from(length).map_err(|_| BodyError::TooLarge(max))?;
-            buf.reserve(end.saturating_sub(buf.len()));
-            while buf.len() < end {
-                match io.read_buf(buf).await {
-                    Ok(0) => return Err(BodyError::BrokeOff),
-                    Ok(_) => {}
-                    Err(err) => return Err(BodyError::Io(err)),
-                }
-            }
+            read_to(io, buf, end).await?;
             (start..end, end)
         }
         Framing::Chunked => read_chunked(io, buf, start, max).await?,
@@ -262,14 +255,7 @@ async fn read_chunked<R: AsyncRead + Unpin>(
             return Err(BodyError::TooLarge(max));
         }
         let size = usize::try_from(size).map_err(|_| BodyError::TooLarge(max))?;
-        buf.reserve((read + size + 2).saturating_sub(buf.len()));
-        while buf.len() < read + size + 2 {
-            match io.read_buf(buf).await {
-                Ok(0) => return Err(BodyError::BrokeOff),
-                Ok(_) => {}
-                Err(err) => return Err(BodyError::Io(err)),
-            }
-        }
+        read_to(io, buf, read + size + 2).await?;
         if &buf[read + size..read + size + 2] != b"\r\n" {
             return Err(BodyError::Malformed("chunk data longer than its size"));
         }
@@ -281,6 +267,23 @@ async fn read_chunked<R: AsyncRead + Unpin>(
             read = written;
         }
     }
+}
+
+/// Reads until `buf` holds at least `end` bytes, growing it once to exactly that.
+async fn read_to<R: AsyncRead + Unpin>(
+    io: &mut R,
+    buf: &mut Vec<u8>,
+    end: usize,
+) -> Result<(), BodyError> {
+    buf.reserve(end.saturating_sub(buf.len()));
+    while buf.len() < end {
+        match io.read_buf(buf).await {
+            Ok(0) => return Err(BodyError::BrokeOff),
+            Ok(_) => {}
+            Err(err) => return Err(BodyError::Io(err)),
+        }
+    }
+    Ok(())
 }
 
 /// The end (the index of its CR) of the line starting at `from`, reading more as needed.
