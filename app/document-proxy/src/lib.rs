@@ -10,7 +10,7 @@ pub mod shutdown;
 pub mod startup;
 pub mod telemetry;
 pub mod upstream;
-pub mod validate;
+pub use document_validate as validate;
 
 pub use config::Config;
 pub use startup::{Application, StartError};

@@ -2,7 +2,7 @@
 //! that error responses rendered deep inside poem, and every log line (`telemetry::RequestJson`),
 //! know their request id.
 
-use crate::validate::DocumentType;
+use document_validate::DocumentType;
 use std::sync::Mutex;
 
 #[derive(Debug, Default)]

@@ -8,8 +8,8 @@
 //! it read at once: the connection's read buffer is then free for the next response instead of
 //! every request allocating and copying a body of its own.
 
-use crate::validate::{self, DocumentType};
 use bytes::Bytes;
+use document_validate::DocumentType;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -143,7 +143,7 @@ impl ValidationCache {
 
 /// Validates a body: milliseconds of CPU for a large PNG, so callers run it off the async threads.
 pub fn judge(body: &[u8]) -> Verdict {
-    validate::validate(body).map_err(|rejection| Rejected {
+    document_validate::validate(body).map_err(|rejection| Rejected {
         reason: rejection.reason(),
         detail: rejection.to_string().into(),
     })

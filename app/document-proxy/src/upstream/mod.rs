@@ -13,12 +13,12 @@ mod wire;
 
 use crate::config::Config;
 use crate::telemetry::{Metrics, Outcome};
-use crate::validate::DocumentType;
 use body::Received;
 pub use breaker::{BreakerSettings, CircuitBreaker};
 pub use budget::RetryBudget;
 use bytes::Bytes;
 pub use cache::{Known, Rejected, ValidationCache, Verdict, judge};
+use document_validate::DocumentType;
 pub use error::{AttemptFailure, UpstreamError};
 use http_body_util::BodyExt;
 use pool::Pool;

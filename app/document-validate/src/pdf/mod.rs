@@ -45,7 +45,12 @@ const RETAIN_FLOOR: usize = 1024 * 1024;
 const INFLATE_BUF: usize = 32 * 1024;
 
 /// Validates a whole PDF file: `Ok(())` only if it is structurally sound.
-pub fn validate(data: &[u8]) -> Result<(), Rejection> {
+pub fn validate(
+    data: &[u8],
+    limits: &crate::Limits,
+    interrupt: &dyn crate::Interrupt,
+) -> Result<(), Rejection> {
+    let _ = (limits, interrupt); // enforced by the follow-up change to this module
     check_header(data)?;
     let startxref = find_startxref(data)?;
     let mut pdf = Pdf {

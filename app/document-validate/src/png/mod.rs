@@ -30,7 +30,12 @@ struct Header {
 }
 
 /// Validates a whole PNG file: `Ok(())` only if it is structurally sound.
-pub fn validate(data: &[u8]) -> Result<(), Rejection> {
+pub fn validate(
+    data: &[u8],
+    limits: &crate::Limits,
+    interrupt: &dyn crate::Interrupt,
+) -> Result<(), Rejection> {
+    let _ = (limits, interrupt); // enforced by the follow-up change to this module
     if !data.starts_with(SIGNATURE) {
         return Err(Rejection::UnknownFormat);
     }

@@ -9,6 +9,11 @@ use dummy_pdf_or_png::documents::{Kind, corrupt, distinct};
 use fixtures::{Break, find, inflated, regions, rfind, sample, xref_stream_pdf};
 use proptest::prelude::*;
 
+/// The module's validator with the default limits and no interruption.
+fn validate(data: &[u8]) -> Result<(), Rejection> {
+    super::validate(data, &crate::Limits::default(), &crate::Never)
+}
+
 #[test]
 fn sample_is_sound() {
     assert_eq!(validate(sample()), Ok(()));
@@ -209,7 +214,7 @@ proptest! {
 
     #[test]
     fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..1024)) {
-        let _ = super::super::validate(&bytes);
+        let _ = validate(&bytes);
         let mut prefixed = b"%PDF-1.4\n".to_vec();
         prefixed.extend_from_slice(&bytes);
         let _ = validate(&prefixed);

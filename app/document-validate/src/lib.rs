@@ -94,6 +94,12 @@ pub enum Rejection {
     PngImageSize { expected: u64, actual: u64 },
     #[error("PNG scanline filter type {0} is not 0..=4")]
     PngFilter(u8),
+    #[error("PNG IHDR implies {implied} decoded bytes, above the limit of {limit}")]
+    PngDecodedLimit { implied: u64, limit: u64 },
+    #[error("PDF streams inflate past the limit of {limit} bytes")]
+    PdfInflateLimit { limit: u64 },
+    #[error("validation interrupted: the request is gone or past its deadline")]
+    Interrupted,
 }
 
 impl Rejection {
@@ -124,6 +130,9 @@ impl Rejection {
             Self::PngZlib(_) => "png_zlib",
             Self::PngImageSize { .. } => "png_image_size",
             Self::PngFilter(_) => "png_filter",
+            Self::PngDecodedLimit { .. } => "png_decoded_limit",
+            Self::PdfInflateLimit { .. } => "pdf_inflate_limit",
+            Self::Interrupted => "interrupted",
         }
     }
 
@@ -153,15 +162,62 @@ impl Rejection {
         "png_zlib",
         "png_image_size",
         "png_filter",
+        "png_decoded_limit",
+        "pdf_inflate_limit",
+        "interrupted",
     ];
 }
 
-/// Decides the type from the magic bytes, then validates that type strictly.
+/// What one validation may spend, decided before the work it bounds is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// A PNG whose IHDR implies more decoded bytes than this is refused before inflating.
+    pub png_max_decoded_bytes: u64,
+    /// A PDF's streams may inflate to at most this many times the file's own length, in total.
+    pub pdf_max_inflate_ratio: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            png_max_decoded_bytes: 64 * 1024 * 1024,
+            pdf_max_inflate_ratio: 100,
+        }
+    }
+}
+
+/// Cooperative cancellation: the validator asks between bounded pieces of work (at most a few
+/// hundred KiB of inflated output) and stops with [`Rejection::Interrupted`] once this says so.
+pub trait Interrupt {
+    fn interrupted(&self) -> bool;
+}
+
+/// Never interrupts: for callers with no deadline (tests, the stand-in, benches).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Never;
+
+impl Interrupt for Never {
+    fn interrupted(&self) -> bool {
+        false
+    }
+}
+
+/// Decides the type from the magic bytes, then validates that type strictly, with the default
+/// limits and no interruption.
 pub fn validate(body: &[u8]) -> Result<DocumentType, Rejection> {
+    validate_within(body, &Limits::default(), &Never)
+}
+
+/// [`validate`] within `limits`, stopping early when `interrupt` says the result is no longer wanted.
+pub fn validate_within(
+    body: &[u8],
+    limits: &Limits,
+    interrupt: &dyn Interrupt,
+) -> Result<DocumentType, Rejection> {
     if body.starts_with(png::SIGNATURE) {
-        png::validate(body).map(|()| DocumentType::Png)
+        png::validate(body, limits, interrupt).map(|()| DocumentType::Png)
     } else if body.starts_with(b"%PDF-") {
-        pdf::validate(body).map(|()| DocumentType::Pdf)
+        pdf::validate(body, limits, interrupt).map(|()| DocumentType::Pdf)
     } else {
         Err(Rejection::UnknownFormat)
     }
