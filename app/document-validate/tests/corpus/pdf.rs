@@ -1,0 +1,1 @@
+//! PDF documents from real producers: every one the reference tool accepts is accepted here.
