@@ -44,7 +44,9 @@ impl DocumentType {
 /// codes for logs and metrics while the message carries the detail for humans.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Rejection {
-    #[error("neither a PDF nor a PNG (no known signature at offset 0)")]
+    #[error(
+        "neither a PDF nor a PNG (no PNG signature at offset 0, no %PDF- in the first 1024 bytes)"
+    )]
     UnknownFormat,
 
     #[error("PDF header: {0}")]
@@ -216,7 +218,7 @@ pub fn validate_within(
 ) -> Result<DocumentType, Rejection> {
     if body.starts_with(png::SIGNATURE) {
         png::validate(body, limits, interrupt).map(|()| DocumentType::Png)
-    } else if body.starts_with(b"%PDF-") {
+    } else if pdf::header_offset(body).is_some() {
         pdf::validate(body, limits, interrupt).map(|()| DocumentType::Pdf)
     } else {
         Err(Rejection::UnknownFormat)

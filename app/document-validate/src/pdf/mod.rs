@@ -20,6 +20,9 @@
 //! loads the xref sections, `objects` parses and resolves objects (including members of object
 //! streams), and `streams` checks stream lengths and decodes or inflates stream data.
 
+mod codecs;
+mod crypt;
+mod filters;
 mod lexer;
 mod objects;
 mod streams;
@@ -37,12 +40,17 @@ const MAX_DEPTH: usize = 64;
 const MAX_SECTIONS: usize = 1024;
 /// Deepest chain of resolutions (indirect /Length inside an object stream whose /Length is ...).
 const MAX_RESOLVE_DEPTH: usize = 4;
-/// Inflated bytes checked per document (streamed, not kept): caps the CPU cost of flate bombs.
-const MAX_INFLATE_TOTAL: u64 = 256 * 1024 * 1024;
+/// Decoded bytes a document may always produce, whatever its size (a blank scanned A4 page at
+/// 300 dpi in greyscale is 8.7 MB of image data that Flate packs into a few KB); above it, up to
+/// `Limits::pdf_max_inflate_ratio` times the file's length.
+const INFLATE_FLOOR: u64 = 16 * 1024 * 1024;
+/// Readers look for the header in the first 1024 bytes; offsets count from its `%`.
+const HEADER_WINDOW: usize = 1024;
+/// Objects checked between two polls of the interrupt (besides the polls while decoding).
+const POLL_OBJECTS: usize = 64;
 /// Inflated bytes kept in memory (xref and object streams), as a multiple of the input length.
 const RETAIN_FACTOR: usize = 16;
 const RETAIN_FLOOR: usize = 1024 * 1024;
-const INFLATE_BUF: usize = 32 * 1024;
 
 /// Validates a whole PDF file: `Ok(())` only if it is structurally sound.
 pub fn validate(
@@ -50,20 +58,33 @@ pub fn validate(
     limits: &crate::Limits,
     interrupt: &dyn crate::Interrupt,
 ) -> Result<(), Rejection> {
-    let _ = (limits, interrupt); // enforced by the follow-up change to this module
+    let start =
+        header_offset(data).ok_or(Rejection::PdfHeader("no %PDF- in the first 1024 bytes"))?;
+    let data = &data[start..];
     check_header(data)?;
     let startxref = find_startxref(data)?;
+    let inflate_limit = (data.len() as u64)
+        .saturating_mul(u64::from(limits.pdf_max_inflate_ratio))
+        .max(INFLATE_FLOOR);
     let mut pdf = Pdf {
         data,
         xref: HashMap::new(),
         objstms: HashMap::new(),
-        inflate_left: MAX_INFLATE_TOTAL,
+        budget: filters::Budget::new(inflate_limit, interrupt),
         retain_left: data.len().saturating_mul(RETAIN_FACTOR).max(RETAIN_FLOOR),
-        buf: vec![0u8; INFLATE_BUF],
+        encrypted: false,
     };
-    let root = pdf.load_xref(startxref)?;
+    let (root, encrypt) = pdf.load_xref(startxref)?;
+    pdf.check_encryption(encrypt)?;
     pdf.check_objects()?;
     pdf.check_root(root)
+}
+
+/// Where `%PDF-` starts, if it starts in the first 1024 bytes (ISO 32000-2, 7.5.2: readers accept
+/// bytes before the header, such as a UTF-8 BOM, and count byte offsets from it, as qpdf does).
+pub fn header_offset(body: &[u8]) -> Option<usize> {
+    let window = &body[..body.len().min(HEADER_WINDOW + 4)];
+    window.windows(5).position(|w| w == b"%PDF-")
 }
 
 fn check_header(data: &[u8]) -> Result<(), Rejection> {
@@ -73,9 +94,7 @@ fn check_header(data: &[u8]) -> Result<(), Rejection> {
         _ => false,
     };
     if !version_ok {
-        return Err(Rejection::PdfHeader(
-            "no %PDF-1.0..1.7 or %PDF-2.0 at offset 0",
-        ));
+        return Err(Rejection::PdfHeader("not %PDF-1.0..1.7 or %PDF-2.0"));
     }
     match data.get(8) {
         Some(b) if is_ws(*b) => Ok(()),
@@ -161,9 +180,10 @@ struct Pdf<'a> {
     data: &'a [u8],
     xref: HashMap<u32, Entry>,
     objstms: HashMap<u32, ObjStm>,
-    inflate_left: u64,
+    budget: filters::Budget<'a>,
     retain_left: usize,
-    buf: Vec<u8>,
+    /// The newest trailer has /Encrypt: stream data is ciphertext (see `crypt`).
+    encrypted: bool,
 }
 
 impl Pdf<'_> {
@@ -172,7 +192,10 @@ impl Pdf<'_> {
     fn check_objects(&mut self) -> Result<(), Rejection> {
         let mut entries: Vec<(u32, Entry)> = self.xref.iter().map(|(n, e)| (*n, *e)).collect();
         entries.sort_unstable_by_key(|(n, _)| *n);
-        for (num, entry) in entries {
+        for (i, (num, entry)) in entries.into_iter().enumerate() {
+            if i % POLL_OBJECTS == 0 {
+                self.budget.poll()?;
+            }
             match entry {
                 Entry::Free => {}
                 Entry::InUse { offset, generation } => {

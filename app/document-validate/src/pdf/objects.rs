@@ -97,6 +97,9 @@ impl<'a> Pdf<'a> {
         index: u32,
         depth: usize,
     ) -> Result<Value<'a>, Rejection> {
+        if self.encrypted {
+            return self.encrypted_member(stream);
+        }
         self.load_objstm(stream, depth)?;
         let err = |detail| Rejection::PdfObjectStream {
             object: stream,

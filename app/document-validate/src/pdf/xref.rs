@@ -6,11 +6,16 @@ use super::{Entry, MAX_SECTIONS, Pdf, Rejection, parse_usize};
 use std::collections::HashSet;
 
 impl<'a> Pdf<'a> {
-    /// Follows the xref chain from `startxref`; newer sections win. Returns the /Root reference.
-    pub(super) fn load_xref(&mut self, startxref: usize) -> Result<(u32, u16), Rejection> {
+    /// Follows the xref chain from `startxref`; newer sections win. Returns the newest trailer's
+    /// /Root reference and /Encrypt value.
+    pub(super) fn load_xref(
+        &mut self,
+        startxref: usize,
+    ) -> Result<((u32, u16), Option<Value<'a>>), Rejection> {
         let mut pending = vec![startxref];
         let mut seen = HashSet::new();
         let mut root = None;
+        let mut encrypt = None;
         while let Some(offset) = pending.pop() {
             if !seen.insert(offset) {
                 return Err(Rejection::PdfXref {
@@ -43,6 +48,7 @@ impl<'a> Pdf<'a> {
                 trailer
             };
             if is_first {
+                encrypt = trailer.get(b"Encrypt").cloned();
                 root = Some(match trailer.get(b"Root") {
                     Some(Value::Ref(n, g)) => (*n, *g),
                     Some(_) => return Err(Rejection::PdfRoot("not an indirect reference")),
@@ -50,7 +56,8 @@ impl<'a> Pdf<'a> {
                 });
             }
         }
-        root.ok_or(Rejection::PdfRoot("missing from the trailer"))
+        let root = root.ok_or(Rejection::PdfRoot("missing from the trailer"))?;
+        Ok((root, encrypt))
     }
 
     fn section_offset(&self, value: &Value<'_>, from: usize) -> Result<usize, Rejection> {
@@ -78,28 +85,29 @@ impl<'a> Pdf<'a> {
         let err = |detail| Rejection::PdfXref { offset, detail };
         let data = self.data;
         let mut pos = offset + 4;
-        let line_eol = eol(data, pos).ok_or(err("no end of line after `xref`"))?;
-        pos += line_eol.len();
+        if !data.get(pos).copied().is_some_and(is_ws) {
+            return Err(err("no end of line after `xref`"));
+        }
         let mut entry_eol: Option<&[u8]> = None;
         let mut entries: Vec<(u32, Entry)> = Vec::new();
         let mut free_next: Vec<u64> = Vec::new();
         loop {
-            if data[pos..].starts_with(b"trailer") {
+            // Producers differ in the whitespace around subsection headers and before `trailer`
+            // (PyMuPDF writes an empty line): any is accepted, the 20-byte entries are exact.
+            let mut lx = Lexer { data, pos };
+            lx.skip_ws();
+            if lx.rest().starts_with(b"trailer") {
+                pos = lx.pos;
                 break;
             }
-            // Subsection header: `start count` with single spaces and the same EOL as `xref`.
-            let mut lx = Lexer { data, pos };
+            // Subsection header: `start count`, then spaces and an end of line.
             let start = lx.unsigned().ok_or(err("bad subsection header"))?;
-            if lx.peek() != Some(b' ') {
-                return Err(err("bad subsection header"));
-            }
-            lx.pos += 1;
-            let count = lx.unsigned().ok_or(err("bad subsection header"))?;
-            if !data[lx.pos..].starts_with(line_eol) || eol(data, lx.pos) != Some(line_eol) {
-                return Err(err(
-                    "subsection header line ending differs from `xref` line",
-                ));
-            }
+            let spaces = lx.rest().iter().take_while(|b| **b == b' ').count();
+            lx.pos += spaces;
+            let count = lx.unsigned().filter(|_| spaces > 0);
+            let count = count.ok_or(err("bad subsection header"))?;
+            lx.pos += lx.rest().iter().take_while(|b| **b == b' ').count();
+            let line_eol = eol(data, lx.pos).ok_or(err("bad subsection header"))?;
             pos = lx.pos + line_eol.len();
             let count = usize::try_from(count).map_err(|_| err("subsection too long"))?;
             let bytes = count
@@ -163,17 +171,15 @@ impl<'a> Pdf<'a> {
         if entries.iter().any(|(n, e)| *n == 0 && *e != Entry::Free) {
             return Err(err("object 0 is not free"));
         }
-        // A free entry's first field links to the next free object (0 ends the list): it must
-        // name a free entry of this section, so a damaged link does not go unnoticed.
-        let free: HashSet<u64> = entries
+        // A free entry's first field links to the next free object (0 ends the list). The list
+        // may run through older sections (incremental updates free objects), so a link is only
+        // refused when it names an object this very section says is in use, or lies past /Size.
+        let in_use: HashSet<u64> = entries
             .iter()
-            .filter(|(_, e)| *e == Entry::Free)
+            .filter(|(_, e)| *e != Entry::Free)
             .map(|(n, _)| u64::from(*n))
             .collect();
-        if free_next
-            .iter()
-            .any(|n| *n >= size || (*n != 0 && !free.contains(n)))
-        {
+        if free_next.iter().any(|n| *n >= size || in_use.contains(n)) {
             return Err(err("free entry links to an object that is not free"));
         }
         for (num, entry) in entries {

@@ -34,6 +34,20 @@ pub(super) struct Regions {
     pub(super) streams: Vec<Range<usize>>,
 }
 
+/// Whether writing `new` at `at` leaves the same syntax: one whitespace byte for another between
+/// the tokens of the xref table's `xref` and subsection lines (not inside its 20-byte entries,
+/// whose bytes are all fixed), which readers and qpdf read alike.
+pub(super) fn same_syntax(pdf: &[u8], at: usize, new: u8) -> bool {
+    let ws = |b: u8| b" \t\r\n\x0c\0".contains(&b);
+    let table = regions(pdf).xref_table;
+    let line_start = pdf[..at]
+        .iter()
+        .rposition(|b| *b == b'\n')
+        .map_or(0, |p| p + 1);
+    let line_end = find(pdf, b"\n", at) + 1;
+    table.contains(&at) && ws(pdf[at]) && ws(new) && line_end - line_start != 20
+}
+
 pub(super) fn regions(pdf: &[u8]) -> Regions {
     let sx = rfind(pdf, b"startxref\n") + b"startxref\n".len();
     let startxref_number = sx..find(pdf, b"\n", sx);
