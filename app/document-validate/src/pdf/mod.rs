@@ -104,33 +104,29 @@ fn check_header(data: &[u8]) -> Result<(), Rejection> {
     }
 }
 
-/// `startxref` EOL digits EOL `%%EOF`, then only whitespace to the end of the file.
+/// `startxref`, whitespace, digits, whitespace, `%%EOF`, then only whitespace to the end of the
+/// file. The whitespace is any (wkhtmltopdf writes a space after the offset).
 fn find_startxref(data: &[u8]) -> Result<usize, Rejection> {
-    let end = data.len() - data.iter().rev().take_while(|b| is_ws(**b)).count();
-    let body = &data[..end];
-    if !body.ends_with(b"%%EOF") {
-        return Err(Rejection::PdfTrailer("file does not end with %%EOF"));
+    let trim = |s: &[u8]| s.len() - s.iter().rev().take_while(|b| is_ws(**b)).count();
+    let body = &data[..trim(data)];
+    let before_eof = body
+        .strip_suffix(b"%%EOF")
+        .ok_or(Rejection::PdfTrailer("file does not end with %%EOF"))?;
+    let digits_end = trim(before_eof);
+    if digits_end == before_eof.len() {
+        return Err(Rejection::PdfStartxref("no end of line before %%EOF"));
     }
-    let before_eof = &body[..body.len() - 5];
-    // Walk back over: EOL, digits, EOL, "startxref".
-    let trim_eol = |s: &[u8]| -> Option<usize> {
-        let n = s
-            .iter()
-            .rev()
-            .take_while(|b| matches!(b, b'\r' | b'\n'))
-            .count();
-        (1..=2).contains(&n).then_some(s.len() - n)
-    };
-    let digits_end =
-        trim_eol(before_eof).ok_or(Rejection::PdfStartxref("no end of line before %%EOF"))?;
     let digits_start = before_eof[..digits_end]
         .iter()
         .rposition(|b| !b.is_ascii_digit())
         .map_or(0, |p| p + 1);
     let digits = &before_eof[digits_start..digits_end];
-    let keyword_end = trim_eol(&before_eof[..digits_start]).ok_or(Rejection::PdfStartxref(
-        "the offset is not a line of digits",
-    ))?;
+    let keyword_end = trim(&before_eof[..digits_start]);
+    if keyword_end == digits_start {
+        return Err(Rejection::PdfStartxref(
+            "the offset is not a line of digits",
+        ));
+    }
     if !before_eof[..keyword_end].ends_with(b"startxref") {
         return Err(Rejection::PdfTrailer("no startxref line before %%EOF"));
     }

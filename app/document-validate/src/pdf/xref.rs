@@ -133,19 +133,17 @@ impl<'a> Pdf<'a> {
                     return Err(err("malformed or inconsistent entry line ending"));
                 }
                 let first = parse_usize(offset_digits).ok_or(err("malformed entry offset"))?;
-                let generation = parse_usize(&field2[1..])
-                    .and_then(|g| u16::try_from(g).ok())
-                    .ok_or(err("malformed entry generation"))?;
+                let generation =
+                    parse_usize(&field2[1..]).ok_or(err("malformed entry generation"))?;
                 let entry = match kind[1] {
                     b'n' => Entry::InUse {
                         offset: first,
-                        generation,
+                        generation: u16::try_from(generation)
+                            .map_err(|_| err("in-use entry generation above 65535"))?,
                     },
+                    // A free entry's generation is the next one to use: MuPDF writes 65536 for
+                    // object 0, and object 0 heads the free list with any generation.
                     b'f' => {
-                        // Object 0 heads the free list and always has generation 65535.
-                        if num == 0 && generation != u16::MAX {
-                            return Err(err("object 0 is not free with generation 65535"));
-                        }
                         free_next.push(first as u64);
                         Entry::Free
                     }

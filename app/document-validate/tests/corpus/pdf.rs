@@ -48,6 +48,7 @@ pub fn corpus() -> &'static [Entry] {
         let mut names: Vec<PathBuf> = std::fs::read_dir(fixtures())
             .expect("fixtures/pdf exists")
             .map(|e| e.expect("fixture entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "pdf"))
             .collect();
         names.sort();
         for n in &names {

@@ -34,9 +34,10 @@ pub(super) struct Regions {
     pub(super) streams: Vec<Range<usize>>,
 }
 
-/// Whether writing `new` at `at` leaves the same syntax: one whitespace byte for another between
-/// the tokens of the xref table's `xref` and subsection lines (not inside its 20-byte entries,
-/// whose bytes are all fixed), which readers and qpdf read alike.
+/// Whether writing `new` at `at` changes nothing a reader relies on: one whitespace byte for
+/// another between the tokens of the xref table's `xref` and subsection lines (the 20-byte
+/// entries are exact), or one digit for another in a free entry's generation (the generation
+/// a reused number would get: readers and qpdf ignore it, and MuPDF writes 65536 there).
 pub(super) fn same_syntax(pdf: &[u8], at: usize, new: u8) -> bool {
     let ws = |b: u8| b" \t\r\n\x0c\0".contains(&b);
     let table = regions(pdf).xref_table;
@@ -45,7 +46,12 @@ pub(super) fn same_syntax(pdf: &[u8], at: usize, new: u8) -> bool {
         .rposition(|b| *b == b'\n')
         .map_or(0, |p| p + 1);
     let line_end = find(pdf, b"\n", at) + 1;
-    table.contains(&at) && ws(pdf[at]) && ws(new) && line_end - line_start != 20
+    let line = &pdf[line_start..line_end];
+    let free_generation =
+        line.len() == 20 && line[17] == b'f' && (11..16).contains(&(at - line_start));
+    table.contains(&at)
+        && ((ws(pdf[at]) && ws(new) && line.len() != 20)
+            || (free_generation && new.is_ascii_digit()))
 }
 
 pub(super) fn regions(pdf: &[u8]) -> Regions {
