@@ -1,5 +1,5 @@
 //! The decoders of the checked filters. Each decodes its whole input, requires its end of data
-//! (zlib's Adler-32, LZW's EOD code or the end of input, `>` for ASCIIHex, `~>` for ASCII85, 128
+//! (zlib's Adler-32, LZW's EOD code, `>` for ASCIIHex, `~>` for ASCII85, 128
 //! or the end of input at a run boundary for RunLength), charges every decoded byte to the
 //! [`Budget`] and hands the output on in pieces of at most [`PIECE`] bytes.
 //!
@@ -121,7 +121,8 @@ fn inflate(raw: &[u8], out: &mut Out<'_, '_, '_>) -> Result<(), Fail> {
 }
 
 /// PDF's LZW: MSB-first codes from 9 bits, 256 clears, 257 ends; EarlyChange 1 (the default)
-/// widens codes one code early, as TIFF does. A stream may end without EOD where its input does.
+/// widens codes one code early, as TIFF does. The EOD code is required: it is how a truncated
+/// stream is told from a complete one.
 fn lzw(raw: &[u8], early_change: bool, out: &mut Out<'_, '_, '_>) -> Result<(), Fail> {
     use weezl::{BitOrder, LzwStatus, decode::Decoder};
     let mut decoder = if early_change {
@@ -137,8 +138,10 @@ fn lzw(raw: &[u8], early_change: bool, out: &mut Out<'_, '_, '_>) -> Result<(), 
         out.emit(&buf[..r.consumed_out])?;
         match r.status {
             Ok(LzwStatus::Done) => return only_ws(&raw[at..], "data after LZW end of data"),
-            Ok(LzwStatus::NoProgress) => return Ok(()),
-            Ok(LzwStatus::Ok) if at == raw.len() && r.consumed_out == 0 => return Ok(()),
+            Ok(LzwStatus::NoProgress) => return Err(Fail::Data("LZWDecode: no end of data code")),
+            Ok(LzwStatus::Ok) if r.consumed_in == 0 && r.consumed_out == 0 => {
+                return Err(Fail::Data("LZWDecode: no end of data code"));
+            }
             Ok(LzwStatus::Ok) => {}
             Err(_) => return Err(Fail::Data("LZWDecode: invalid code")),
         }

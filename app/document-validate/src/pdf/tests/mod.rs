@@ -1,6 +1,7 @@
 //! The PDF validator against the generated sample, its corrupt twin, truncations, targeted and
 //! random byte flips, an incremental update, an xref-stream document, and arbitrary input.
 
+mod filters;
 mod fixtures;
 
 use super::lexer::{Lexer, Value};
