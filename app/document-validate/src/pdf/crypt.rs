@@ -6,23 +6,27 @@
 //! validator checks what encryption leaves in the clear and does not decrypt:
 //! - checked: the header, the whole cross-reference chain (xref streams are never encrypted),
 //!   every in-use object's header, syntax and stream framing (`/Length` then `endstream`), the
-//!   object stream of every compressed entry (framing, `/Type/ObjStm`), `/Root`, and an
-//!   `/Encrypt` dictionary naming a security handler;
-//! - not checked: the decoded content of streams, and the members of object streams (their
-//!   text is ciphertext until decrypted).
+//!   object stream of every compressed entry (framing, `/Type/ObjStm`), `/Root` and its
+//!   `/Pages` where they are readable, and an `/Encrypt` dictionary naming a security handler
+//!   and only crypt filters it defines;
+//! - not checked: the decoded content of streams, the members of object streams (their text is
+//!   ciphertext until decrypted), and whether the empty password opens the document (damage to
+//!   `/O`, `/U` or the first `/ID` string makes readers ask for a password).
 //!
 //! Decrypting would check those too, at the cost of the standard security handler's key
-//! derivation (MD5/RC4 for revisions 2-4, SHA-2 and AES-256 for 6) for every document; a damaged
-//! stream inside an encrypted document is therefore served, as qpdf-free proxies would.
+//! derivation (MD5 and RC4 for revisions 2-4, SHA-2 and AES for 6) and four more crates; damage
+//! in those places of an encrypted document is served, as a plain proxy would serve it.
 
 use super::lexer::{Dict, Value};
 use super::{Entry, Pdf, Rejection};
 
 impl<'a> Pdf<'a> {
     /// Records whether the newest trailer's `/Encrypt` is present and checks its shape: a
-    /// dictionary, direct or indirect, with a `/Filter` name.
+    /// dictionary, direct or indirect, naming a standard security handler.
     pub(super) fn check_encryption(&mut self, encrypt: Option<Value<'a>>) -> Result<(), Rejection> {
-        let bad = Rejection::PdfTrailer("/Encrypt is not a dictionary naming a security handler");
+        let bad = Rejection::PdfTrailer(
+            "/Encrypt is not a dictionary naming a standard security handler",
+        );
         let dict = match encrypt {
             None => return Ok(()),
             Some(Value::Dict(d)) => d,
@@ -32,8 +36,28 @@ impl<'a> Pdf<'a> {
             },
             Some(_) => return Err(bad),
         };
-        if !matches!(dict.get(b"Filter"), Some(Value::Name(_))) {
+        // The two security handlers ISO 32000-2 (7.6.4, 7.6.5) defines.
+        if !matches!(
+            dict.get(b"Filter"),
+            Some(Value::Name(b"Standard" | b"Adobe.PubSec"))
+        ) {
             return Err(bad);
+        }
+        // Crypt filters (V 4 and 5): /StmF, /StrF and /EFF name /Identity or an entry of /CF.
+        let filters = match dict.get(b"CF") {
+            Some(Value::Dict(cf)) => cf.0.iter().map(|(k, _)| *k).collect(),
+            _ => Vec::new(),
+        };
+        for key in [&b"StmF"[..], b"StrF", b"EFF"] {
+            match dict.get(key) {
+                None => {}
+                Some(Value::Name(n)) if *n == b"Identity" || filters.contains(n) => {}
+                Some(_) => {
+                    return Err(Rejection::PdfTrailer(
+                        "/Encrypt names a crypt filter its /CF does not define",
+                    ));
+                }
+            }
         }
         self.encrypted = true;
         Ok(())

@@ -187,17 +187,21 @@ impl<'a> Pdf<'a> {
 }
 
 /// Values parsed out of a decoded object stream cannot borrow from it; keep only what the
-/// validator inspects (integers, `/Type` names compared against constants).
+/// validator inspects (integers, references, a catalog's or page tree's `/Type`, `/Pages`).
 fn detach(value: &Value<'_>) -> Value<'static> {
     match value {
         Value::Int(i) => Value::Int(*i),
         Value::Dict(d) => {
-            let is_catalog = d.name_is(b"Type", b"Catalog");
-            Value::Dict(Dict(if is_catalog {
-                vec![(&b"Type"[..], Value::Name(b"Catalog"))]
-            } else {
-                Vec::new()
-            }))
+            let mut kept = Vec::new();
+            for name in [&b"Catalog"[..], b"Pages"] {
+                if d.name_is(b"Type", name) {
+                    kept.push((&b"Type"[..], Value::Name(name)));
+                }
+            }
+            if let Some(Value::Ref(n, g)) = d.get(b"Pages") {
+                kept.push((&b"Pages"[..], Value::Ref(*n, *g)));
+            }
+            Value::Dict(Dict(kept))
         }
         Value::Ref(n, g) => Value::Ref(*n, *g),
         _ => Value::Null,

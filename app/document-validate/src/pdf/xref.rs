@@ -2,20 +2,18 @@
 //! `/Prev` / `/XRefStm` chain between them. Fills `Pdf::xref`; entries from newer sections win.
 
 use super::lexer::{Dict, Lexer, Value, eol, is_ws, object_header};
-use super::{Entry, MAX_SECTIONS, Pdf, Rejection, parse_usize};
+use super::{Entry, MAX_SECTIONS, Pdf, Rejection, Trailer, parse_usize};
 use std::collections::HashSet;
 
 impl<'a> Pdf<'a> {
     /// Follows the xref chain from `startxref`; newer sections win. Returns the newest trailer's
-    /// /Root reference and /Encrypt value.
-    pub(super) fn load_xref(
-        &mut self,
-        startxref: usize,
-    ) -> Result<((u32, u16), Option<Value<'a>>), Rejection> {
+    /// /Root reference, /Encrypt and /Info values.
+    pub(super) fn load_xref(&mut self, startxref: usize) -> Result<Trailer<'a>, Rejection> {
         let mut pending = vec![startxref];
         let mut seen = HashSet::new();
         let mut root = None;
         let mut encrypt = None;
+        let mut info = None;
         while let Some(offset) = pending.pop() {
             if !seen.insert(offset) {
                 return Err(Rejection::PdfXref {
@@ -49,6 +47,7 @@ impl<'a> Pdf<'a> {
             };
             if is_first {
                 encrypt = trailer.get(b"Encrypt").cloned();
+                info = trailer.get(b"Info").cloned();
                 root = Some(match trailer.get(b"Root") {
                     Some(Value::Ref(n, g)) => (*n, *g),
                     Some(_) => return Err(Rejection::PdfRoot("not an indirect reference")),
@@ -57,7 +56,11 @@ impl<'a> Pdf<'a> {
             }
         }
         let root = root.ok_or(Rejection::PdfRoot("missing from the trailer"))?;
-        Ok((root, encrypt))
+        Ok(Trailer {
+            root,
+            encrypt,
+            info,
+        })
     }
 
     fn section_offset(&self, value: &Value<'_>, from: usize) -> Result<usize, Rejection> {

@@ -5,22 +5,25 @@ use super::validate;
 use crate::{Interrupt, Limits, Rejection};
 use std::cell::Cell;
 
-/// A catalog and one stream object with `dict` entries and `data`, with an exact xref table.
+/// A catalog, an empty page tree and one stream object with `dict` entries and `data`, with an
+/// exact xref table.
 fn with_stream(dict: &str, data: &[u8]) -> Vec<u8> {
     let mut pdf = b"%PDF-1.7\n".to_vec();
     let catalog = pdf.len();
-    pdf.extend_from_slice(b"1 0 obj\n<</Type/Catalog>>\nendobj\n");
+    pdf.extend_from_slice(b"1 0 obj\n<</Type/Catalog/Pages 3 0 R>>\nendobj\n");
     let stream = pdf.len();
     pdf.extend_from_slice(
         format!("2 0 obj\n<<{dict}/Length {}>>\nstream\n", data.len()).as_bytes(),
     );
     pdf.extend_from_slice(data);
     pdf.extend_from_slice(b"\nendstream\nendobj\n");
+    let pages = pdf.len();
+    pdf.extend_from_slice(b"3 0 obj\n<</Type/Pages/Kids[]/Count 0>>\nendobj\n");
     let xref = pdf.len();
     pdf.extend_from_slice(
         format!(
-            "xref\n0 3\n0000000000 65535 f \n{catalog:010} 00000 n \n{stream:010} 00000 n \n\
-             trailer\n<</Size 3/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n"
+            "xref\n0 4\n0000000000 65535 f \n{catalog:010} 00000 n \n{stream:010} 00000 n \n\
+             {pages:010} 00000 n \ntrailer\n<</Size 4/Root 1 0 R>>\nstartxref\n{xref}\n%%EOF\n"
         )
         .as_bytes(),
     );
