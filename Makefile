@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 
 CARGO ?= cargo
 
-.PHONY: help tools test test-rust test-platform test-delivery fmt lint run bench load-test cluster
+.PHONY: help tools test test-rust test-platform test-delivery fmt lint run bench load-test cluster fuzz-pdf
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -25,6 +25,9 @@ test-platform: ## render and validate manifests, rules, dashboards (issue: platf
 
 test-delivery: ## validate workflows, devcontainer, run k6 smoke variants (issue: delivery)
 	scripts/check-delivery
+
+fuzz-pdf: tools ## 20,000 PDF mutants judged by the validator and qpdf --check (PDF_DIFFERENTIAL_SEED to vary)
+	PDF_DIFFERENTIAL_CASES=20000 $(CARGO) nextest run -p document-validate --test corpus mutants --no-capture
 
 fmt: ## format the code
 	$(CARGO) fmt --all
