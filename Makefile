@@ -27,7 +27,7 @@ test-delivery: ## validate workflows, devcontainer, run k6 smoke variants (issue
 	scripts/check-delivery
 
 fuzz-pdf: tools ## 20,000 PDF mutants judged by the validator and qpdf --check (PDF_DIFFERENTIAL_SEED to vary)
-	PDF_DIFFERENTIAL_CASES=20000 $(CARGO) nextest run -p document-validate --test corpus mutants --no-capture
+	PDF_DIFFERENTIAL_CASES=20000 $(CARGO) test -p document-validate --test corpus mutants -- --nocapture
 
 fmt: ## format the code
 	$(CARGO) fmt --all
