@@ -1,7 +1,7 @@
 //! The decoders of the checked filters. Each decodes its whole input, requires its end of data
 //! (zlib's Adler-32, LZW's EOD code, `>` for ASCIIHex, `~>` for ASCII85, 128
 //! or the end of input at a run boundary for RunLength), charges every decoded byte to the
-//! [`Budget`] and hands the output on in pieces of at most [`PIECE`] bytes.
+//! [`Budget`] and hands the output on in pieces of about [`PIECE`] bytes.
 //!
 //! Flate and LZW come from maintained crates (flate2 on zlib-rs, weezl); the three text and
 //! run-length codecs are a few lines each, with no crate that implements exactly PDF's rules.
@@ -67,6 +67,14 @@ impl Out<'_, '_, '_> {
     fn push(&mut self, b: u8) -> Result<(), Fail> {
         self.piece.push(b);
         if self.piece.len() == PIECE {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn extend(&mut self, bytes: &[u8]) -> Result<(), Fail> {
+        self.piece.extend_from_slice(bytes);
+        if self.piece.len() >= PIECE {
             self.flush()?;
         }
         Ok(())
@@ -187,17 +195,11 @@ fn ascii85(raw: &[u8], out: &mut Out<'_, '_, '_>) -> Result<(), Fail> {
                 group[n] = b - b'!';
                 n += 1;
                 if n == 5 {
-                    for byte in base85(&group)?.to_be_bytes() {
-                        out.push(byte)?;
-                    }
+                    out.extend(&base85(&group)?.to_be_bytes())?;
                     n = 0;
                 }
             }
-            b'z' if n == 0 => {
-                for _ in 0..4 {
-                    out.push(0)?;
-                }
-            }
+            b'z' if n == 0 => out.extend(&[0; 4])?,
             b'~' => {
                 if raw.get(i) != Some(&b'>') {
                     return Err(Fail::Data("ASCII85Decode: `~` not followed by `>`"));
@@ -207,9 +209,7 @@ fn ascii85(raw: &[u8], out: &mut Out<'_, '_, '_>) -> Result<(), Fail> {
                 }
                 if n > 1 {
                     group[n..].fill(84);
-                    for byte in &base85(&group)?.to_be_bytes()[..n - 1] {
-                        out.push(*byte)?;
-                    }
+                    out.extend(&base85(&group)?.to_be_bytes()[..n - 1])?;
                 }
                 out.flush()?;
                 return only_ws(&raw[i + 1..], "data after ASCII85Decode's `~>`");
@@ -237,9 +237,7 @@ fn run_length(raw: &[u8], out: &mut Out<'_, '_, '_>) -> Result<(), Fail> {
                 let run = raw
                     .get(i..i + usize::from(len) + 1)
                     .ok_or(Fail::Data("RunLengthDecode: literal run past the end"))?;
-                for b in run {
-                    out.push(*b)?;
-                }
+                out.extend(run)?;
                 i += run.len();
             }
             128 => {
@@ -251,9 +249,7 @@ fn run_length(raw: &[u8], out: &mut Out<'_, '_, '_>) -> Result<(), Fail> {
                     .get(i)
                     .ok_or(Fail::Data("RunLengthDecode: repeat run past the end"))?;
                 i += 1;
-                for _ in 0..257 - usize::from(len) {
-                    out.push(b)?;
-                }
+                out.extend(&[b; 128][..257 - usize::from(len)])?;
             }
         }
     }

@@ -147,7 +147,7 @@ fn predictor(p: &Dict<'_>) -> Result<Predictor, &'static str> {
     }
 }
 
-/// Decoded output is handed on in pieces of at most this many bytes.
+/// Decoded output is handed on in pieces of about this many bytes.
 pub(super) const PIECE: usize = 32 * 1024;
 /// The interrupt is polled after this many decoded bytes.
 const POLL_EVERY: u64 = 256 * 1024;

@@ -282,3 +282,22 @@ proptest! {
         let _ = validate(&pdf);
     }
 }
+
+#[test]
+fn header_may_start_in_the_first_1024_bytes_and_offsets_count_from_it() {
+    for junk in [&b"\xef\xbb\xbf"[..], b"garbage\r\n", &[b' '; 1019]] {
+        let mut pdf = junk.to_vec();
+        pdf.extend_from_slice(sample());
+        assert_eq!(
+            validate(&pdf),
+            Ok(()),
+            "{} bytes before the header",
+            junk.len()
+        );
+        assert_eq!(crate::validate(&pdf), Ok(crate::DocumentType::Pdf));
+    }
+    let mut late = vec![b' '; 1025];
+    late.extend_from_slice(sample());
+    assert!(validate(&late).is_err());
+    assert_eq!(crate::validate(&late), Err(Rejection::UnknownFormat));
+}
