@@ -246,3 +246,24 @@ fn an_interrupted_validation_stops_within_one_poll() {
         Err(Rejection::Interrupted)
     );
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig {
+        failure_persistence: None,
+        ..proptest::prelude::ProptestConfig::with_cases(512)
+    })]
+
+    /// Any bytes under any chain of the decoded filters, with or without a predictor.
+    #[test]
+    fn arbitrary_data_under_any_chain_never_panics(
+        data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..512),
+        chain in proptest::collection::vec(proptest::sample::select(vec![
+            "/AHx", "/A85", "/RL", "/LZW", "/Fl", "/DCT",
+        ]), 0..4),
+        predictor in proptest::sample::select(vec![1, 2, 10, 15]),
+    ) {
+        let parms = vec![format!("<</Predictor {predictor}/Columns 3/Colors 2>>"); chain.len()];
+        let dict = format!("/Filter[{}]/DecodeParms[{}]", chain.concat(), parms.concat());
+        let _ = validate(&with_stream(&dict, &data));
+    }
+}
