@@ -301,3 +301,62 @@ fn header_may_start_in_the_first_1024_bytes_and_offsets_count_from_it() {
     assert!(validate(&late).is_err());
     assert_eq!(crate::validate(&late), Err(Rejection::UnknownFormat));
 }
+
+/// An incremental update written as a hybrid file: a classic table for old readers whose
+/// trailer's /XRefStm names an xref stream with a compressed object (ISO 32000-2, 7.5.8.4).
+#[test]
+fn hybrid_update_with_xrefstm() {
+    let base = sample();
+    let old_xref =
+        std::str::from_utf8(&base[regions(base).startxref_number.clone()]).expect("ascii");
+    let mut pdf = base.to_vec();
+    let members = b"11 0 <</Title(Hybrid)>>";
+    let objstm = pdf.len();
+    pdf.extend_from_slice(
+        format!(
+            "12 0 obj\n<</Type/ObjStm/N 1/First 5/Length {}>>\nstream\n",
+            members.len()
+        )
+        .as_bytes(),
+    );
+    pdf.extend_from_slice(members);
+    pdf.extend_from_slice(b"\nendstream\nendobj\n");
+    let xrefstm = pdf.len();
+    let mut rows = Vec::new();
+    for (kind, field2, field3) in [
+        (2u8, 12u32, 0u16),
+        (1, objstm as u32, 0),
+        (1, xrefstm as u32, 0),
+    ] {
+        rows.push(kind);
+        rows.extend_from_slice(&field2.to_be_bytes());
+        rows.extend_from_slice(&field3.to_be_bytes());
+    }
+    pdf.extend_from_slice(
+        format!(
+            "13 0 obj\n<</Type/XRef/Size 14/W[1 4 2]/Index[11 3]/Length {}>>\nstream\n",
+            rows.len()
+        )
+        .as_bytes(),
+    );
+    pdf.extend_from_slice(&rows);
+    pdf.extend_from_slice(b"\nendstream\nendobj\n");
+    let table = pdf.len();
+    pdf.extend_from_slice(
+        format!(
+            "xref\n0 1\n0000000000 65535 f \n12 2\n{objstm:010} 00000 n \n{xrefstm:010} 00000 n \n\
+             trailer\n<</Size 14/Root 1 0 R/Info 11 0 R/Prev {old_xref}/XRefStm {xrefstm}>>\n\
+             startxref\n{table}\n%%EOF\n"
+        )
+        .as_bytes(),
+    );
+    assert_eq!(validate(&pdf), Ok(()));
+    // The compressed /Info exists only through /XRefStm: without it, /Info resolves to nothing.
+    let at = rfind(&pdf, b"/XRefStm ");
+    let mut without = pdf.clone();
+    without[at + 1..at + 8].copy_from_slice(b"XRefStX");
+    assert!(validate(&without).is_err());
+    let mut moved = pdf.clone();
+    moved[at + 9] = if moved[at + 9] == b'9' { b'8' } else { b'9' };
+    assert!(validate(&moved).is_err());
+}
