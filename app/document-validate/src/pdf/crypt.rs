@@ -43,11 +43,29 @@ impl<'a> Pdf<'a> {
         ) {
             return Err(bad);
         }
-        // Crypt filters (V 4 and 5): /StmF, /StrF and /EFF name /Identity or an entry of /CF.
-        let filters = match dict.get(b"CF") {
-            Some(Value::Dict(cf)) => cf.0.iter().map(|(k, _)| *k).collect(),
-            _ => Vec::new(),
-        };
+        if dict.name_is(b"Filter", b"Standard") {
+            check_standard(&dict)?;
+        }
+        // Crypt filters (V 4 and 5): /StmF, /StrF and /EFF name /Identity or an entry of /CF,
+        // each of which names a method of ISO 32000-2, table 25.
+        let mut filters = Vec::new();
+        if let Some(Value::Dict(cf)) = dict.get(b"CF") {
+            for (name, filter) in &cf.0 {
+                let method_ok = match filter {
+                    Value::Dict(f) => matches!(
+                        f.get(b"CFM"),
+                        None | Some(Value::Name(b"None" | b"V2" | b"AESV2" | b"AESV3"))
+                    ),
+                    _ => false,
+                };
+                if !method_ok {
+                    return Err(Rejection::PdfTrailer(
+                        "/Encrypt /CF entry with an unknown /CFM",
+                    ));
+                }
+                filters.push(*name);
+            }
+        }
         for key in [&b"StmF"[..], b"StrF", b"EFF"] {
             match dict.get(key) {
                 None => {}
@@ -61,6 +79,16 @@ impl<'a> Pdf<'a> {
         }
         self.encrypted = true;
         Ok(())
+    }
+
+    /// An encrypted document's trailer has an /ID of two strings (revisions 2-4 derive the key
+    /// from the first); any document's /ID, where present, is such an array.
+    pub(super) fn check_id(&self, id: Option<Value<'_>>) -> Result<(), Rejection> {
+        match id {
+            None if !self.encrypted => Ok(()),
+            Some(Value::Array(a)) if matches!(a[..], [Value::Str, Value::Str]) => Ok(()),
+            _ => Err(Rejection::PdfTrailer("/ID is not an array of two strings")),
+        }
     }
 
     /// A compressed entry of an encrypted document: its object stream is an in-use stream
@@ -88,5 +116,29 @@ impl<'a> Pdf<'a> {
             }
             _ => Err(err("not a /Type/ObjStm stream")),
         }
+    }
+}
+
+/// The standard security handler's entries (ISO 32000-2, table 21): /V 1, 2, 4 or 5, /R, /P,
+/// the /O and /U strings, and for /V 5 also /OE, /UE and /Perms.
+fn check_standard(dict: &Dict<'_>) -> Result<(), Rejection> {
+    let v = dict.int(b"V").unwrap_or(0);
+    let strings: &[&[u8]] = if v == 5 {
+        &[b"O", b"U", b"OE", b"UE", b"Perms"]
+    } else {
+        &[b"O", b"U"]
+    };
+    let ok = [1, 2, 4, 5].contains(&v)
+        && dict.int(b"R").is_some_and(|r| (2..=6).contains(&r))
+        && dict.int(b"P").is_some()
+        && strings
+            .iter()
+            .all(|k| matches!(dict.get(k), Some(Value::Str)));
+    if ok {
+        Ok(())
+    } else {
+        Err(Rejection::PdfTrailer(
+            "/Encrypt lacks or mistypes a standard security handler entry",
+        ))
     }
 }

@@ -182,8 +182,20 @@ impl<'a> Lexer<'a> {
             }
             b'/' => {
                 self.pos += 1;
+                // Control characters are not written raw in names, and `#` introduces two hex
+                // digits (ISO 32000-2, 7.3.5); bytes above 0x7E are accepted (UTF-8 font names).
                 let start = self.pos;
-                while self.peek().is_some_and(is_regular) {
+                while let Some(b) = self.peek().filter(|b| is_regular(*b)) {
+                    if b < 0x21 || b == 0x7F {
+                        return Err("control character in a name");
+                    }
+                    if b == b'#' {
+                        let hex = self.data.get(self.pos + 1..self.pos + 3);
+                        if !hex.is_some_and(|h| h.iter().all(u8::is_ascii_hexdigit)) {
+                            return Err("`#` in a name not followed by two hex digits");
+                        }
+                        self.pos += 2;
+                    }
                     self.pos += 1;
                 }
                 Ok(Value::Name(&self.data[start..self.pos]))

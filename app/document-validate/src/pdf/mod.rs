@@ -20,6 +20,7 @@
 //! loads the xref sections, `objects` parses and resolves objects (including members of object
 //! streams), and `streams` checks stream lengths and decodes or inflates stream data.
 
+mod catalog;
 mod codecs;
 mod crypt;
 mod filters;
@@ -78,7 +79,8 @@ pub fn validate(
     pdf.check_encryption(trailer.encrypt)?;
     pdf.check_objects()?;
     pdf.check_root(trailer.root)?;
-    pdf.check_info(trailer.info)
+    pdf.check_info(trailer.info)?;
+    pdf.check_id(trailer.id)
 }
 
 /// Where `%PDF-` starts, if it starts in the first 1024 bytes (ISO 32000-2, 7.5.2: readers accept
@@ -162,6 +164,7 @@ struct Trailer<'a> {
     root: (u32, u16),
     encrypt: Option<Value<'a>>,
     info: Option<Value<'a>>,
+    id: Option<Value<'a>>,
 }
 
 /// A parsed `N G obj ... endobj`.
@@ -214,46 +217,6 @@ impl Pdf<'_> {
             }
         }
         Ok(())
-    }
-
-    /// `/Root` is a `/Type/Catalog` dictionary whose `/Pages` is a `/Type/Pages` dictionary.
-    fn check_root(&mut self, (num, generation): (u32, u16)) -> Result<(), Rejection> {
-        let catalog = match self.resolve(num, generation, 0) {
-            Ok(Value::Dict(d)) if d.name_is(b"Type", b"Catalog") => d,
-            Ok(_) => return Err(Rejection::PdfRoot("is not a /Type/Catalog dictionary")),
-            Err(Rejection::PdfSyntax { .. }) => {
-                return Err(Rejection::PdfRoot("does not resolve to an in-use object"));
-            }
-            Err(other) => return Err(other),
-        };
-        if !self.readable(num) {
-            return Ok(());
-        }
-        let bad_pages = Rejection::PdfRoot("/Pages is not a reference to a /Type/Pages dictionary");
-        let Some(Value::Ref(n, g)) = catalog.get(b"Pages") else {
-            return Err(bad_pages);
-        };
-        let (n, g) = (*n, *g);
-        match self.resolve(n, g, 0) {
-            _ if !self.readable(n) => Ok(()),
-            Ok(Value::Dict(d)) if d.name_is(b"Type", b"Pages") => Ok(()),
-            Ok(_) | Err(Rejection::PdfSyntax { .. }) => Err(bad_pages),
-            Err(other) => Err(other),
-        }
-    }
-
-    /// `/Info`, where present, is a reference to a dictionary (ISO 32000-2, 7.5.5).
-    fn check_info(&mut self, info: Option<Value<'_>>) -> Result<(), Rejection> {
-        let bad = Rejection::PdfTrailer("/Info is not a reference to a dictionary");
-        match info {
-            None => Ok(()),
-            Some(Value::Ref(n, g)) => match self.resolve(n, g, 0) {
-                Ok(Value::Dict(_)) => Ok(()),
-                Ok(_) | Err(Rejection::PdfSyntax { .. }) => Err(bad),
-                Err(other) => Err(other),
-            },
-            Some(_) => Err(bad),
-        }
     }
 
     /// Whether object `num`'s value can be read: not a member of an encrypted object stream.

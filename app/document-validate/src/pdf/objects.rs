@@ -187,19 +187,26 @@ impl<'a> Pdf<'a> {
 }
 
 /// Values parsed out of a decoded object stream cannot borrow from it; keep only what the
-/// validator inspects (integers, references, a catalog's or page tree's `/Type`, `/Pages`).
+/// validator inspects (integers, references, the `/Type`, `/Pages` and `/Kids` of the catalog
+/// and page tree).
 fn detach(value: &Value<'_>) -> Value<'static> {
     match value {
         Value::Int(i) => Value::Int(*i),
         Value::Dict(d) => {
             let mut kept = Vec::new();
-            for name in [&b"Catalog"[..], b"Pages"] {
+            for name in [&b"Catalog"[..], b"Pages", b"Page"] {
                 if d.name_is(b"Type", name) {
                     kept.push((&b"Type"[..], Value::Name(name)));
                 }
             }
             if let Some(Value::Ref(n, g)) = d.get(b"Pages") {
                 kept.push((&b"Pages"[..], Value::Ref(*n, *g)));
+            }
+            if let Some(Value::Array(kids)) = d.get(b"Kids") {
+                kept.push((
+                    &b"Kids"[..],
+                    Value::Array(kids.iter().map(detach).collect()),
+                ));
             }
             Value::Dict(Dict(kept))
         }

@@ -7,13 +7,14 @@ use std::collections::HashSet;
 
 impl<'a> Pdf<'a> {
     /// Follows the xref chain from `startxref`; newer sections win. Returns the newest trailer's
-    /// /Root reference, /Encrypt and /Info values.
+    /// /Root reference, /Encrypt, /Info and /ID values.
     pub(super) fn load_xref(&mut self, startxref: usize) -> Result<Trailer<'a>, Rejection> {
         let mut pending = vec![startxref];
         let mut seen = HashSet::new();
         let mut root = None;
         let mut encrypt = None;
         let mut info = None;
+        let mut id = None;
         while let Some(offset) = pending.pop() {
             if !seen.insert(offset) {
                 return Err(Rejection::PdfXref {
@@ -48,6 +49,7 @@ impl<'a> Pdf<'a> {
             if is_first {
                 encrypt = trailer.get(b"Encrypt").cloned();
                 info = trailer.get(b"Info").cloned();
+                id = trailer.get(b"ID").cloned();
                 root = Some(match trailer.get(b"Root") {
                     Some(Value::Ref(n, g)) => (*n, *g),
                     Some(_) => return Err(Rejection::PdfRoot("not an indirect reference")),
@@ -60,6 +62,7 @@ impl<'a> Pdf<'a> {
             root,
             encrypt,
             info,
+            id,
         })
     }
 

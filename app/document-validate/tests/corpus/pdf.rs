@@ -192,6 +192,8 @@ const EXPLAINED: &[(&str, Covers)] = &[
                     "input stream is complete",
                     "object stream",
                     "invalid password",
+                    "unfilterable",
+                    "/Perms",
                 ]
                 .iter()
                 .any(|m| qpdf.contains(m))
@@ -207,6 +209,15 @@ const EXPLAINED: &[(&str, Covers)] = &[
             ["Huffman", "marker", "JPEG", "jpeg"]
                 .iter()
                 .any(|m| qpdf.contains(m))
+        },
+    ),
+    (
+        "the seed's own warning, one qpdf gives real producers' documents (Entry::sound)",
+        |seed, qpdf| {
+            seed.qpdf == 3 && !seed.message.is_empty() && {
+                let tail = |m: &str| m.rsplit(": ").next().unwrap_or("").to_owned();
+                tail(qpdf) == tail(&seed.message)
+            }
         },
     ),
     (
