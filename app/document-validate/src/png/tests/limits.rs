@@ -1,0 +1,157 @@
+//! Bounded cost per document: a PNG whose IHDR implies too much is refused before anything is
+//! inflated, image data longer than IHDR implies stops at once, and an interrupted validation
+//! stops at the first poll that says so, in both inflaters.
+
+use super::*;
+use crate::{Interrupt, Limits, Never};
+use std::cell::Cell;
+
+/// Says "interrupted" from its `after`-th poll on, and counts the polls.
+struct InterruptAfter {
+    after: u32,
+    polls: Cell<u32>,
+}
+
+impl InterruptAfter {
+    fn new(after: u32) -> Self {
+        Self {
+            after,
+            polls: Cell::new(0),
+        }
+    }
+}
+
+impl Interrupt for InterruptAfter {
+    fn interrupted(&self) -> bool {
+        self.polls.set(self.polls.get() + 1);
+        self.polls.get() > self.after
+    }
+}
+
+/// A PNG with this IHDR and one IDAT chunk holding `idat`.
+fn with_ihdr(w: u32, h: u32, depth: u8, color: u8, idat: &[u8]) -> Vec<u8> {
+    let mut out = SIGNATURE.to_vec();
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&h.to_be_bytes());
+    ihdr.extend_from_slice(&[depth, color, 0, 0, 0]);
+    png_chunk(&mut out, b"IHDR", &ihdr);
+    png_chunk(&mut out, b"IDAT", idat);
+    png_chunk(&mut out, b"IEND", &[]);
+    out
+}
+
+/// 1239 x 1754 RGBA, 8-bit: 1754 rows of 1 + 4956 bytes.
+const SAMPLE_DECODED: u64 = 1754 * (1 + 1239 * 4);
+
+#[test]
+fn the_limit_is_inclusive_and_reported() {
+    let at = |limit| Limits {
+        png_max_decoded_bytes: limit,
+        ..Limits::default()
+    };
+    assert_eq!(
+        crate::png::validate(sample(), &at(SAMPLE_DECODED), &Never),
+        Ok(())
+    );
+    assert_eq!(
+        crate::png::validate(sample(), &at(SAMPLE_DECODED - 1), &Never),
+        Err(Rejection::PngDecodedLimit {
+            implied: SAMPLE_DECODED,
+            limit: SAMPLE_DECODED - 1,
+        })
+    );
+}
+
+#[test]
+fn a_bomb_is_refused_before_inflating() {
+    // 30000 x 30000 RGBA at 16 bits: 7.2 GB decoded. Its IDAT is not even zlib: inflating it would
+    // end in PngZlib, and any inflating polls the interrupt first.
+    let bomb = with_ihdr(30_000, 30_000, 16, 6, b"not zlib");
+    let polls = InterruptAfter::new(u32::MAX);
+    let verdict = crate::png::validate(&bomb, &Limits::default(), &polls);
+    assert_eq!(
+        verdict,
+        Err(Rejection::PngDecodedLimit {
+            implied: 30_000 * (1 + 30_000 * 8),
+            limit: Limits::default().png_max_decoded_bytes,
+        })
+    );
+    assert_eq!(polls.polls.get(), 0, "the image data was looked at");
+}
+
+#[test]
+fn data_past_the_implied_size_stops_at_once() {
+    // IHDR says 1 x 1 grey (2 bytes); the stream inflates to 32 MiB of zeros.
+    let bomb = with_ihdr(1, 1, 8, 0, &zlib(&vec![0u8; 32 << 20]));
+    for one_shot_max in [u64::MAX, 0] {
+        let polls = InterruptAfter::new(u32::MAX);
+        let verdict = validate_with(&bomb, &Limits::default(), &polls, one_shot_max);
+        assert_eq!(verdict, Err(Rejection::PngImageTooLong { expected: 2 }));
+        assert!(
+            polls.polls.get() <= 1,
+            "{} pieces inflated",
+            polls.polls.get()
+        );
+    }
+}
+
+#[test]
+fn an_interrupted_validation_stops_at_the_next_poll() {
+    // Streaming: the sample's 8.7 MB come in 64 KiB pieces, each after a poll.
+    for after in [0, 1, 5, 50] {
+        let interrupt = InterruptAfter::new(after);
+        let verdict = validate_with(sample(), &Limits::default(), &interrupt, 0);
+        assert_eq!(verdict, Err(Rejection::Interrupted), "after {after}");
+        assert_eq!(interrupt.polls.get(), after + 1, "kept going after {after}");
+    }
+    // One call: polled before and after it.
+    for after in [0, 1] {
+        let interrupt = InterruptAfter::new(after);
+        let verdict = validate_with(sample(), &Limits::default(), &interrupt, u64::MAX);
+        assert_eq!(verdict, Err(Rejection::Interrupted), "after {after}");
+        assert_eq!(interrupt.polls.get(), after + 1);
+    }
+    // Not interrupted: the whole sample streams through in about 8.7 MB / 64 KiB pieces.
+    let interrupt = InterruptAfter::new(u32::MAX);
+    assert_eq!(
+        validate_with(sample(), &Limits::default(), &interrupt, 0),
+        Ok(())
+    );
+    assert!(interrupt.polls.get() > 100, "{}", interrupt.polls.get());
+}
+
+#[test]
+fn the_crate_entry_point_passes_the_interrupt_on() {
+    let interrupt = InterruptAfter::new(0);
+    assert_eq!(
+        crate::validate_within(sample(), &Limits::default(), &interrupt),
+        Err(Rejection::Interrupted)
+    );
+}
+
+#[test]
+fn both_inflaters_check_trailing_data_and_truncation() {
+    let raw = [0u8, 1, 2, 0, 3, 4];
+    let mut stream = zlib(&raw);
+    for one_shot_max in [u64::MAX, 0] {
+        let run = |idat: &[u8]| {
+            validate_with(
+                &with_ihdr(2, 2, 8, 0, idat),
+                &Limits::default(),
+                &Never,
+                one_shot_max,
+            )
+        };
+        assert_eq!(run(&stream), Ok(()));
+        assert!(matches!(
+            run(&stream[..stream.len() - 1]),
+            Err(Rejection::PngZlib(_))
+        ));
+        stream.push(0);
+        assert!(
+            matches!(run(&stream), Err(Rejection::PngZlib(_))),
+            "{one_shot_max}"
+        );
+        stream.pop();
+    }
+}
