@@ -153,11 +153,55 @@ fn miniz_oxide_whole(img: &ImageData, buf: &mut [u8]) -> usize {
         .expect("sound data")
 }
 
+/// miniz_oxide streaming through a 64 KiB wrapping buffer (no whole-image buffer).
+fn miniz_oxide_streaming(img: &ImageData, buf: &mut [u8]) -> usize {
+    use miniz_oxide::inflate::TINFLStatus;
+    use miniz_oxide::inflate::core::{DecompressorOxide, decompress, inflate_flags::*};
+    let window = &mut buf[..64 * 1024];
+    let mut d = DecompressorOxide::new();
+    let (mut pos, mut total) = (0usize, 0usize);
+    for (i, &(at, len)) in img.parts.iter().enumerate() {
+        let mut part = &img.idat[at..at + len];
+        let more = if i + 1 < img.parts.len() {
+            TINFL_FLAG_HAS_MORE_INPUT
+        } else {
+            0
+        };
+        loop {
+            let flags = TINFL_FLAG_PARSE_ZLIB_HEADER | TINFL_FLAG_COMPUTE_ADLER32 | more;
+            let (status, read, written) = decompress(&mut d, part, window, pos, flags);
+            part = &part[read..];
+            total += written;
+            pos = (pos + written) & (window.len() - 1);
+            match status {
+                TINFLStatus::HasMoreOutput => continue,
+                TINFLStatus::NeedsMoreInput | TINFLStatus::Done => break,
+                e => panic!("{e:?}"),
+            }
+        }
+    }
+    total
+}
+
 /// libdeflate (C, through `libdeflater`): one call on the concatenated stream.
 fn libdeflate_whole(img: &ImageData, buf: &mut [u8]) -> usize {
     libdeflater::Decompressor::new()
         .zlib_decompress(&img.idat, buf)
         .expect("sound data")
+}
+
+/// libdeflate into a fresh zeroed buffer per call, as a validation that keeps no buffer would.
+fn libdeflate_fresh(img: &ImageData, _buf: &mut [u8]) -> usize {
+    libdeflate_whole(img, &mut vec![0u8; img.decoded])
+}
+
+/// Not an inflater: the Adler-32 of the decoded image alone, the cost of finding trailing data
+/// after libdeflate (which does not say where the stream ended).
+fn adler32_only(img: &ImageData, buf: &mut [u8]) -> usize {
+    let mut hash = simd_adler32::Adler32::new();
+    hash.write(&buf[..img.decoded]);
+    black_box(hash.finish());
+    img.decoded
 }
 
 /// zune-inflate (safe Rust): one call on the concatenated stream, allocating its own output.
@@ -172,12 +216,15 @@ fn zune_inflate_whole(img: &ImageData, _buf: &mut [u8]) -> usize {
         .len()
 }
 
-const INFLATERS: [(&str, Inflater); 5] = [
+const INFLATERS: [(&str, Inflater); 8] = [
     ("zlib-rs 64K", zlib_rs_streaming),
     ("zlib-rs whole", zlib_rs_whole),
     ("miniz_oxide", miniz_oxide_whole),
+    ("miniz_oxide 64K", miniz_oxide_streaming),
     ("libdeflate", libdeflate_whole),
     ("zune-inflate", zune_inflate_whole),
+    ("libdeflate new", libdeflate_fresh),
+    ("adler32 alone", adler32_only),
 ];
 
 /// Pillow's document-sized PNGs, in a fresh temporary folder; empty (with a note) without Pillow.

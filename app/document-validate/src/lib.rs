@@ -189,8 +189,7 @@ impl Default for Limits {
 }
 
 /// Cooperative cancellation: the validator asks between bounded pieces of work and stops with
-/// [`Rejection::Interrupted`] once this says so. A PNG's pieces are 64 KiB of inflated output, or
-/// one whole image of at most 16 MiB decoded inflated in one call (about 5 ms of CPU).
+/// [`Rejection::Interrupted`] once this says so. A PNG's pieces are 64 KiB of inflated output.
 pub trait Interrupt {
     fn interrupted(&self) -> bool;
 }

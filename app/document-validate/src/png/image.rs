@@ -2,126 +2,78 @@
 //! verified, nothing after its end) to exactly the size IHDR implies, every scanline of every pass
 //! starting with a filter type 0..=4.
 //!
-//! Two inflaters, chosen by that size. Up to [`ONE_SHOT_MAX`] decoded bytes, libdeflate inflates
-//! the whole stream in one call into a buffer of exactly that size: the fastest inflater in
-//! `benches/inflate.rs` (1.5-3x zlib-rs's speed on the stand-in's and Pillow's images,
-//! docs/benchmarks.md "Validation"), and the buffer it needs is known from IHDR before it starts.
-//! Above that, zlib-rs streams through a 64 KiB buffer, so memory per validation stays bounded
-//! whatever the image's size and the interrupt is polled between 64 KiB pieces.
+//! The inflater is miniz_oxide (safe Rust), streaming through a 64 KiB window: of the inflaters
+//! compared in `benches/inflate.rs` (docs/benchmarks.md, "Validation") it is the fastest on the
+//! stand-in's documents once each validation's cost is counted whole. libdeflate inflates faster
+//! into a buffer of the whole decoded size, but that buffer is memory per validation (megabytes,
+//! faulted in each time) and libdeflater does not say where the stream ends, so finding data after
+//! it costs a second pass over the output; together they cost more than miniz_oxide here. The
+//! window keeps memory per validation at 64 KiB whatever the image's size, stays in L2, and gives
+//! the pieces between which the interrupt is polled.
 
 use super::header::{Header, Pass};
 use crate::{Interrupt, Rejection};
-use flate2::{Decompress, FlushDecompress, Status};
-use libdeflater::{DecompressionError, Decompressor};
+use miniz_oxide::inflate::TINFLStatus;
+use miniz_oxide::inflate::core::inflate_flags::{
+    TINFL_FLAG_COMPUTE_ADLER32, TINFL_FLAG_HAS_MORE_INPUT, TINFL_FLAG_PARSE_ZLIB_HEADER,
+};
+use miniz_oxide::inflate::core::{DecompressorOxide, decompress};
 
-/// The largest decoded size inflated in one call, so the most memory one validation holds (plus
-/// the IDAT data joined, at most the body's size). With the service's bound of one validation per
-/// core, 16 MiB keeps 2 cores at 32 MiB, and covers a 2048 x 2048 RGB or 1920 x 1080 RGBA image.
-/// One call of that size takes about 5 ms of CPU here, the longest the interrupt goes unpolled.
-pub(super) const ONE_SHOT_MAX: u64 = 16 << 20;
+/// The inflate window: a power of two (miniz_oxide wraps around it) of at least deflate's 32 KiB
+/// back-reference distance. Also the most output between two polls of the interrupt.
+pub(super) const WINDOW: usize = 64 * 1024;
 
-/// The streaming inflater's output buffer: amortises the per-call cost, stays in L2.
-const STREAM_BUF: usize = 64 * 1024;
-
-const BAD_DATA: Rejection = Rejection::PngZlib("invalid deflate data or Adler-32 mismatch");
 const TRAILING: Rejection = Rejection::PngZlib("data after the end of the zlib stream");
+const TRUNCATED: Rejection = Rejection::PngZlib("zlib stream is truncated");
 
-/// Checks the image data `idat` (the IDAT chunks' contents, in order) against `header`, in one
-/// call if it decodes to at most `one_shot_max` bytes (normally [`ONE_SHOT_MAX`]).
+/// Checks the image data `idat` (the IDAT chunks' contents, in order) against `header`.
 pub(super) fn check(
     header: &Header,
     idat: &[&[u8]],
     interrupt: &dyn Interrupt,
-    one_shot_max: u64,
 ) -> Result<(), Rejection> {
     let mut lines = Scanlines::new(header);
-    if lines.expected <= one_shot_max {
-        one_shot(&mut lines, idat, interrupt)?;
-    } else {
-        streaming(&mut lines, idat, interrupt)?;
-    }
-    lines.finish()
-}
-
-fn one_shot(
-    lines: &mut Scanlines,
-    idat: &[&[u8]],
-    interrupt: &dyn Interrupt,
-) -> Result<(), Rejection> {
-    let joined;
-    let stream: &[u8] = match idat {
-        [single] => single,
-        _ => {
-            joined = idat.concat();
-            &joined
-        }
-    };
-    if interrupt.interrupted() {
-        return Err(Rejection::Interrupted);
-    }
-    let expected = usize::try_from(lines.expected).map_err(|_| lines.too_long())?;
-    let mut out = vec![0u8; expected];
-    let produced = Decompressor::new()
-        .zlib_decompress(stream, &mut out)
-        .map_err(|e| match e {
-            DecompressionError::BadData => BAD_DATA,
-            DecompressionError::InsufficientSpace => lines.too_long(),
-        })?;
-    if interrupt.interrupted() {
-        return Err(Rejection::Interrupted);
-    }
-    let out = &out[..produced];
-    // libdeflate checked the Adler-32 where the stream ends but does not say where that is: the
-    // stream ends at the end of the data only if its last four bytes are that checksum.
-    let trailer = stream.len().checked_sub(4).map(|at| &stream[at..]);
-    if trailer != Some(&adler32(out).to_be_bytes()[..]) {
-        return Err(TRAILING);
-    }
-    lines.feed(out)
-}
-
-fn adler32(data: &[u8]) -> u32 {
-    let mut hash = simd_adler32::Adler32::new();
-    hash.write(data);
-    hash.finish()
-}
-
-fn streaming(
-    lines: &mut Scanlines,
-    idat: &[&[u8]],
-    interrupt: &dyn Interrupt,
-) -> Result<(), Rejection> {
-    let mut inflater = Decompress::new(true);
-    let mut buf = vec![0u8; STREAM_BUF];
-    let mut ended = false;
-    for part in idat {
-        let mut at = 0usize;
+    let mut state = Box::<DecompressorOxide>::default();
+    let mut window = vec![0u8; WINDOW];
+    let (mut at, mut ended) = (0usize, false);
+    for (i, part) in idat.iter().enumerate() {
+        let mut rest: &[u8] = part;
+        let more = if i + 1 < idat.len() {
+            TINFL_FLAG_HAS_MORE_INPUT
+        } else {
+            0
+        };
         while !ended {
             if interrupt.interrupted() {
                 return Err(Rejection::Interrupted);
             }
-            let (in0, out0) = (inflater.total_in(), inflater.total_out());
-            let status = inflater
-                .decompress(&part[at..], &mut buf, FlushDecompress::None)
-                .map_err(|_| BAD_DATA)?;
-            let consumed = (inflater.total_in() - in0) as usize;
-            let produced = (inflater.total_out() - out0) as usize;
-            at += consumed;
-            lines.feed(&buf[..produced])?;
-            if status == Status::StreamEnd {
-                ended = true;
-            } else if consumed == 0 && produced == 0 {
-                break; // needs the next IDAT
+            let flags = TINFL_FLAG_PARSE_ZLIB_HEADER | TINFL_FLAG_COMPUTE_ADLER32 | more;
+            let (status, read, written) = decompress(&mut state, rest, &mut window, at, flags);
+            rest = &rest[read..];
+            // Output never wraps within one call: it fills the window from `at` to its end at most.
+            lines.feed(&window[at..at + written])?;
+            at = (at + written) & (WINDOW - 1);
+            match status {
+                TINFLStatus::HasMoreOutput => {}
+                TINFLStatus::NeedsMoreInput => break,
+                TINFLStatus::Done => ended = true,
+                TINFLStatus::FailedCannotMakeProgress => return Err(TRUNCATED),
+                TINFLStatus::Adler32Mismatch => {
+                    return Err(Rejection::PngZlib("Adler-32 mismatch"));
+                }
+                _ => {
+                    return Err(Rejection::PngZlib("invalid zlib header or deflate data"));
+                }
             }
         }
-        if ended && at < part.len() {
+        if !rest.is_empty() {
             return Err(TRAILING);
         }
     }
     if !ended {
-        return Err(Rejection::PngZlib("zlib stream is truncated"));
+        return Err(TRUNCATED);
     }
-    Ok(())
+    lines.finish()
 }
 
 /// Walks the inflated bytes piece by piece, checking each scanline's filter byte and the total.

@@ -15,17 +15,6 @@ pub const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
 /// Validates a whole PNG file: `Ok(())` only if it is structurally sound.
 pub fn validate(data: &[u8], limits: &Limits, interrupt: &dyn Interrupt) -> Result<(), Rejection> {
-    validate_with(data, limits, interrupt, image::ONE_SHOT_MAX)
-}
-
-/// [`validate`] with the largest decoded size inflated in one call as a parameter, so the tests
-/// run both of `image`'s inflaters on every case.
-fn validate_with(
-    data: &[u8],
-    limits: &Limits,
-    interrupt: &dyn Interrupt,
-    one_shot_max: u64,
-) -> Result<(), Rejection> {
     if !data.starts_with(SIGNATURE) {
         return Err(Rejection::UnknownFormat);
     }
@@ -147,5 +136,5 @@ fn validate_with(
         return Err(Rejection::PngPalette("missing for an indexed-colour image"));
     }
     // Pass 2: the image data.
-    image::check(&header, &idat, interrupt, one_shot_max)
+    image::check(&header, &idat, interrupt)
 }
