@@ -16,6 +16,7 @@ use crate::{Interrupt, Rejection};
 use miniz_oxide::inflate::TINFLStatus;
 use miniz_oxide::inflate::core::inflate_flags::{
     TINFL_FLAG_COMPUTE_ADLER32, TINFL_FLAG_HAS_MORE_INPUT, TINFL_FLAG_PARSE_ZLIB_HEADER,
+    TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
 };
 use miniz_oxide::inflate::core::{DecompressorOxide, decompress};
 
@@ -36,6 +37,11 @@ pub(super) fn check(
     let mut state = Box::<DecompressorOxide>::default();
     let mut window = vec![0u8; WINDOW];
     let (mut at, mut ended) = (0usize, false);
+    // Until the window first fills, its positions are the stream's own: telling miniz_oxide so
+    // makes it refuse a back-reference to before the start of the data ("distance too far back",
+    // which zlib refuses), a check it cannot make in a window that has wrapped. Once the window
+    // has filled, the stream is longer than deflate's 32 KiB reach and no distance can be too far.
+    let mut history = TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
     for (i, part) in idat.iter().enumerate() {
         let mut rest: &[u8] = part;
         let more = if i + 1 < idat.len() {
@@ -47,12 +53,15 @@ pub(super) fn check(
             if interrupt.interrupted() {
                 return Err(Rejection::Interrupted);
             }
-            let flags = TINFL_FLAG_PARSE_ZLIB_HEADER | TINFL_FLAG_COMPUTE_ADLER32 | more;
+            let flags = TINFL_FLAG_PARSE_ZLIB_HEADER | TINFL_FLAG_COMPUTE_ADLER32 | more | history;
             let (status, read, written) = decompress(&mut state, rest, &mut window, at, flags);
             rest = &rest[read..];
             // Output never wraps within one call: it fills the window from `at` to its end at most.
             lines.feed(&window[at..at + written])?;
             at = (at + written) & (WINDOW - 1);
+            if at == 0 && written > 0 {
+                history = 0;
+            }
             match status {
                 TINFLStatus::HasMoreOutput => {}
                 TINFLStatus::NeedsMoreInput => break,

@@ -145,3 +145,53 @@ fn trailing_data_and_truncation_are_refused() {
     *adler.last_mut().expect("non-empty") ^= 1;
     assert_eq!(run(&adler), Err(Rejection::PngZlib("Adler-32 mismatch")));
 }
+
+/// A zlib stream in one fixed-Huffman block: three zero literals, then "copy 3 bytes from
+/// `distance` back" (1..=4), inflating to six zero bytes.
+fn zeros_then_copy(distance: u32) -> Vec<u8> {
+    let (mut bytes, mut bit) = (vec![0x78, 0x01], 0u32);
+    let mut put = |value: u32, len: u32, msb_first: bool| {
+        for i in 0..len {
+            let b = if msb_first {
+                value >> (len - 1 - i)
+            } else {
+                value >> i
+            } & 1;
+            if bit == 0 {
+                bytes.push(0);
+            }
+            *bytes.last_mut().expect("pushed") |= (b as u8) << bit;
+            bit = (bit + 1) % 8;
+        }
+    };
+    put(0b011, 3, false); // final block, fixed Huffman codes
+    for _ in 0..3 {
+        put(0x30, 8, true); // literal 0
+    }
+    put(1, 7, true); // length code 257: 3 bytes
+    put(distance - 1, 5, true); // distance codes 0..=3: distances 1..=4
+    put(0, 7, true); // end of block
+    bytes.extend_from_slice(&0x0006_0001u32.to_be_bytes()); // Adler-32 of six zero bytes
+    bytes
+}
+
+#[test]
+fn a_back_reference_before_the_start_of_the_data_is_refused() {
+    // 2 x 2 grey: rows [0, 0, 0] [0, 0, 0], filter type 0 each.
+    let run = |idat: &[u8]| {
+        crate::png::validate(&with_ihdr(2, 2, 8, 0, idat), &Limits::default(), &Never)
+    };
+    for distance in 1..=3 {
+        assert_eq!(
+            run(&zeros_then_copy(distance)),
+            Ok(()),
+            "distance {distance}"
+        );
+    }
+    // Four back from the fourth byte is before the first: zlib refuses it ("invalid distance too
+    // far back"), and so must the validator, even though a zeroed window would give the same bytes.
+    assert!(matches!(
+        run(&zeros_then_copy(4)),
+        Err(Rejection::PngZlib(_))
+    ));
+}

@@ -91,9 +91,9 @@ fn assemble(chunks: &[Chunk]) -> Vec<u8> {
     out
 }
 
-/// One mutant of `seed` and what was done to it.
-fn mutate(seed: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
-    let mut png = seed.to_vec();
+/// One mutant of `source` and what was done to it.
+fn mutate(source: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
+    let mut png = source.to_vec();
     let at = rng.below(png.len());
     match rng.below(5) {
         0 => {
@@ -112,13 +112,13 @@ fn mutate(seed: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
             png.drain(at..at + n);
             (png, format!("delete {n} at {at}"))
         }
-        _ => chunk_edit(seed, rng),
+        _ => chunk_edit(source, rng),
     }
 }
 
 /// An edit of the chunk sequence, every CRC recomputed.
-fn chunk_edit(seed: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
-    let mut list = chunks(seed);
+fn chunk_edit(source: &[u8], rng: &mut Rng) -> (Vec<u8>, String) {
+    let mut list = chunks(source);
     let i = rng.below(list.len());
     let name = String::from_utf8_lossy(&list[i].0).into_owned();
     let what = match rng.below(7) {
@@ -181,22 +181,22 @@ fn lenient_class(message: &str) -> Option<&'static str> {
 #[test]
 fn mutants_are_judged_like_pngcheck_judges_them() {
     let cases = env_or("DIFFERENTIAL_CASES", 400) as usize;
-    let seed = env_or("DIFFERENTIAL_SEED", 14);
-    let mut rng = Rng(seed);
+    let rng_seed = env_or("DIFFERENTIAL_SEED", 14);
+    let mut rng = Rng(rng_seed);
     let dir = TempDir::new("png-differential");
-    let seeds: Vec<Vec<u8>> = produce(&dir.0)
+    let sources: Vec<Vec<u8>> = produce(&dir.0)
         .iter()
-        .map(|p| std::fs::read(p).expect("read a seed"))
+        .map(|p| std::fs::read(p).expect("read a source PNG"))
         .filter(|png| png.len() < 20_000)
         .collect();
     let mutants_dir = dir.0.join("mutants");
     std::fs::create_dir_all(&mutants_dir).expect("create the mutants folder");
     let mut mutants = Vec::with_capacity(cases);
     for n in 0..cases {
-        let (png, how) = mutate(&seeds[n % seeds.len()], &mut rng);
+        let (png, how) = mutate(&sources[n % sources.len()], &mut rng);
         let path = mutants_dir.join(format!("{n:06}.png"));
         std::fs::write(&path, &png).expect("write a mutant");
-        mutants.push((path, png, format!("seed {} {how}", n % seeds.len())));
+        mutants.push((path, png, format!("source {} {how}", n % sources.len())));
     }
     let paths: Vec<_> = mutants.iter().map(|m| m.0.clone()).collect();
     let refused_by_pngcheck: BTreeMap<_, _> = pngcheck_rejections(&paths).into_iter().collect();
@@ -224,13 +224,12 @@ fn mutants_are_judged_like_pngcheck_judges_them() {
             _ => {}
         }
     }
-    eprintln!(
-        "{cases} mutants; accepted, pngcheck refuses (ancillary; count, example): {lenient:?}"
-    );
+    eprintln!("{cases} mutants, DIFFERENTIAL_SEED={rng_seed}");
+    eprintln!("accepted, pngcheck refuses (ancillary; count, example): {lenient:?}");
     eprintln!("refused but pngcheck accepts, by reason: {strict:?}");
     assert!(
         bugs.is_empty(),
-        "{} disagreements:\n{}",
+        "DIFFERENTIAL_SEED={rng_seed}: {} disagreements:\n{}",
         bugs.len(),
         bugs.join("\n")
     );
