@@ -2,7 +2,8 @@
 //!
 //! The upstream's corrupt PDF keeps its `%PDF-1.4` header and `startxref … %%EOF` trailer, so
 //! magic-number sniffing is not enough: the validators check every offset, length, checksum and
-//! compressed stream, without repairing anything. All work is bounded by the input length.
+//! compressed stream, without repairing anything. All work is bounded by the input length and
+//! [`Limits`], and stops early when an [`Interrupt`] says so.
 
 pub mod pdf;
 pub mod png;
