@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 
 CARGO ?= cargo
 
-.PHONY: help tools test test-rust test-platform test-delivery fmt lint run bench load-test cluster fuzz-pdf
+.PHONY: help tools test test-rust test-platform test-delivery fmt lint run bench load-test cluster fuzz-pdf fuzz-validate
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ run: ## the quickstart: service plus in-process stand-in upstream on :8080
 
 bench: ## proxy vs direct upstream vs nginx proxy_pass, side by side
 	scripts/bench --rounds 3
+
+fuzz-validate: ## differential run of the PNG validator against pngcheck, 20000 mutants (about a minute)
+	DIFFERENTIAL_CASES=20000 DIFFERENTIAL_SEED=$${DIFFERENTIAL_SEED:-$$RANDOM} $(CARGO) nextest run -p document-validate --test corpus --no-capture differential
 
 load-test: ## k6 smoke against a locally started service and stand-in
 	scripts/load-test smoke
