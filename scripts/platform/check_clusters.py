@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""What each cluster runs, from its root argocd/clusters/<cluster>/ as Argo CD renders it:
+- the declaration (cluster.yaml, kind ClusterDeclaration) is valid, and the environments the root
+  deploys (both ApplicationSets over environments/) and its previews are exactly the declared ones;
+  a prod-tier cluster runs prod-tier environments only and no previews;
+- every Secret an Argo CD object (tokenRef, passwordRef, appSecretName, ...) or a chart's values
+  (existingSecret) references is rendered by the repo or declared in cluster.yaml with who creates
+  it; a demo cluster creates its own (scripts/cluster-up must create each), never an operator;
+- no ApplicationSet that preserves resources on deletion templates a resources finalizer
+  (an explicit finalizer is kept and cascades: Argo CD applicationset/utils/utils.go
+  RenderTemplateParams adds one only when the template has none and preservation is off);
+- a prod-tier cluster's stateful add-ons (Prometheus, Alertmanager, Loki) persist to volumes with
+  a size, after merging the Application's values files in order;
+- metrics-server runs on demo clusters only (managed clusters run their own);
+- the kind node image scripts/cluster-up starts is pinned by digest."""
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import jsonschema
+import yaml
+
+from check_argocd import cluster_roots, generate
+from common import ROOT, Report, load_docs, rel, render
+
+DECLARATION_SCHEMA = {
+    "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
+    "properties": {
+        "apiVersion": {"const": "platform.acme-sre.io/v1alpha1"}, "kind": {"const": "ClusterDeclaration"},
+        "metadata": {"type": "object", "required": ["name", "annotations"], "properties": {
+            "annotations": {"type": "object", "required": ["config.kubernetes.io/local-config"]}}},
+        "spec": {"type": "object", "additionalProperties": False, "required": ["tier", "environments", "previews", "secrets"],
+                 "properties": {
+                     "tier": {"enum": ["demo", "nonprod", "prod"]},
+                     "environments": {"type": "array", "items": {
+                         "type": "object", "additionalProperties": False, "required": ["env"],
+                         "properties": {"env": {"type": "string", "pattern": "^[a-z0-9-]+$"}}}},
+                     "previews": {"type": "boolean"},
+                     "secrets": {"type": "array", "items": {
+                         "type": "object", "additionalProperties": False, "required": ["namespace", "name", "createdBy"],
+                         "properties": {"namespace": {"type": "string"}, "name": {"type": "string"},
+                                        "createdBy": {"enum": ["operator", "scripts/cluster-up"]}}}},
+                 }},
+    },
+}
+ENV_APPSETS = ("environments", "document-proxy")
+PREVIEW_APPSET = "document-proxy-preview"
+FINALIZER = "resources-finalizer.argocd.argoproj.io"
+SECRET_REF_KEYS = ("tokenRef", "passwordRef", "appSecretName", "secretRef")
+# chart -> values paths that must be set on prod-tier clusters (a dotted path; the value must be truthy)
+PERSISTENCE = {
+    "kube-prometheus-stack": [
+        "prometheus.prometheusSpec.storageSpec.volumeClaimTemplate.spec.resources.requests.storage",
+        "alertmanager.alertmanagerSpec.storage.volumeClaimTemplate.spec.resources.requests.storage"],
+    "loki": {"SimpleScalable": ["write.persistence.volumeClaimsEnabled", "write.persistence.size",
+                                "backend.persistence.volumeClaimsEnabled", "backend.persistence.size"],
+             "SingleBinary": ["singleBinary.persistence.enabled", "singleBinary.persistence.size"]},
+}
+KIND_IMAGE = re.compile(r"kindest/node:v\d+\.\d+\.\d+@sha256:[0-9a-f]{64}")
+
+
+def lookup(values: dict, dotted: str):
+    node = values
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def chart_values(app: dict) -> tuple[str | None, dict]:
+    """(chart name, values merged from its $values/ files in order) of an Application's chart source."""
+    for src in app["spec"].get("sources") or [app["spec"].get("source") or {}]:
+        if "chart" in src:
+            values: dict = {}
+            for vf in (src.get("helm") or {}).get("valueFiles") or []:
+                path = ROOT / vf.removeprefix("$values/")
+                if path.is_file():
+                    values = merge(values, yaml.safe_load(path.read_text()) or {})
+            return src["chart"], values
+    return None, {}
+
+
+def secret_refs(node, namespace: str, found: set[tuple[str, str]]) -> None:
+    """Secrets referenced by an Argo CD object (in its own namespace) or by chart values."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if k in SECRET_REF_KEYS:
+                name = v.get("secretName") or v.get("name") if isinstance(v, dict) else v
+                if name:
+                    found.add((namespace, str(name)))
+            elif k == "existingSecret" and v:
+                found.add((namespace, str(v)))
+            else:
+                secret_refs(v, namespace, found)
+    elif isinstance(node, list):
+        for v in node:
+            secret_refs(v, namespace, found)
+
+
+def env_tier(env: str) -> str | None:
+    f = ROOT / "environments" / env / "environment.yaml"
+    docs = load_docs(f) if f.is_file() else []
+    return next((d["spec"].get("tier") for d in docs if d.get("kind") == "Environment"), None)
+
+
+def check_root(report: Report, root: Path, cluster_up: str) -> str:
+    where = rel(root)
+    decl_file = root / "cluster.yaml"
+    decls = [d for d in load_docs(decl_file) if d.get("kind") == "ClusterDeclaration"] if decl_file.is_file() else []
+    if len(decls) != 1:
+        report.error(where, "needs exactly one ClusterDeclaration in cluster.yaml (what this cluster runs)")
+        return "?"
+    decl = decls[0]
+    errors = sorted(jsonschema.Draft7Validator(DECLARATION_SCHEMA).iter_errors(decl), key=lambda e: list(e.path))
+    for e in errors:
+        report.error(rel(decl_file), f"{'/'.join(map(str, e.path)) or '(root)'}: {e.message}")
+    if errors:
+        return "?"
+    spec = decl["spec"]
+    docs, err = render(str(root))
+    if docs is None:
+        report.error(where, f"does not render: {err}")
+        return "?"
+    if any(d.get("kind") == "ClusterDeclaration" for d in docs):
+        report.error(where, "the ClusterDeclaration is rendered: it must carry config.kubernetes.io/local-config")
+    appsets = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "ApplicationSet"}
+    apps = {d["metadata"]["name"]: d for d in docs if d.get("kind") == "Application"}
+    declared = [e["env"] for e in spec["environments"]]
+    for env in declared:
+        if not (ROOT / "environments" / env).is_dir():
+            report.error(rel(decl_file), f"declares environment {env}, but environments/{env}/ does not exist")
+        if spec["tier"] == "prod" and env_tier(env) != "prod":
+            report.error(rel(decl_file), f"a prod cluster runs environment {env} of tier {env_tier(env)!r}")
+    for name in ENV_APPSETS:
+        if name not in appsets:
+            report.error(where, f"ApplicationSet {name} is not rendered (argocd/environments missing from components?)")
+            continue
+        deployed = sorted(p[".path.path"].removeprefix("environments/") for p, _ in generate(appsets[name]))
+        if deployed != sorted(declared):
+            report.error(where, f"ApplicationSet {name} deploys environments {deployed}, cluster.yaml declares {sorted(declared)}")
+    others = [n for n, a in appsets.items() if n not in ENV_APPSETS and n != PREVIEW_APPSET
+              and any("git" in g or "list" in g for g in a["spec"].get("generators") or [])]
+    if others:
+        report.error(where, f"ApplicationSets {others} generate Applications outside the declared environments")
+    if (PREVIEW_APPSET in appsets) != spec["previews"]:
+        report.error(where, f"previews: {spec['previews']} in cluster.yaml, but the preview ApplicationSet is "
+                            f"{'rendered' if PREVIEW_APPSET in appsets else 'not rendered'}")
+    if spec["tier"] == "prod" and spec["previews"]:
+        report.error(rel(decl_file), "a prod cluster runs no previews")
+    check_secrets(report, where, spec, docs, apps, appsets, cluster_up)
+    for name, appset in appsets.items():
+        tmpl = appset["spec"]["template"]["metadata"]
+        if (appset["spec"].get("syncPolicy") or {}).get("preserveResourcesOnDeletion") and FINALIZER in (tmpl.get("finalizers") or []):
+            report.error(where, f"ApplicationSet {name} promises preserveResourcesOnDeletion, but its template sets "
+                                f"{FINALIZER}: deleting a generated Application deletes its resources")
+    if spec["tier"] == "prod":
+        check_persistence(report, where, apps)
+    if "metrics-server" in apps and spec["tier"] != "demo":
+        report.error(where, "runs metrics-server on a managed cluster, which runs its own (APIService v1beta1.metrics.k8s.io)")
+    if spec["tier"] == "demo" and not KIND_IMAGE.search(cluster_up):
+        report.error("scripts/cluster-up", "the default kind node image is not pinned by digest (kindest/node:vX.Y.Z@sha256:...)")
+    return f"{root.name}: {'+'.join(declared)}{' +previews' if spec['previews'] else ''}"
+
+
+def check_secrets(report, where, spec, docs, apps, appsets, cluster_up) -> None:
+    refs: set[tuple[str, str]] = set()
+    for obj in list(appsets.values()) + list(apps.values()):
+        secret_refs(obj.get("spec"), obj["metadata"].get("namespace") or "argocd", refs)
+    for app in apps.values():
+        _, values = chart_values(app)
+        secret_refs(values, app["spec"]["destination"].get("namespace", ""), refs)
+    rendered = {((d["metadata"].get("namespace") or ""), d["metadata"]["name"]) for d in docs if d.get("kind") == "Secret"}
+    declared = {(s["namespace"], s["name"]): s["createdBy"] for s in spec["secrets"]}
+    for ns, name in sorted(refs - rendered):
+        who = declared.get((ns, name))
+        if who is None:
+            report.error(where, f"references Secret {ns}/{name}, which nothing creates: not rendered here, not in "
+                                "cluster.yaml secrets (the object would fail, e.g. the pull-request generator)")
+        elif spec["tier"] == "demo" and who != "scripts/cluster-up":
+            report.error(where, f"the demo cluster needs Secret {ns}/{name} from an operator: it must come up with no credentials")
+        elif who == "scripts/cluster-up" and not re.search(rf"-n {re.escape(ns)} create secret generic {re.escape(name)}\b", cluster_up):
+            report.error(where, f"Secret {ns}/{name} is declared as created by scripts/cluster-up, which does not "
+                                f"create it (`kubectl -n {ns} create secret generic {name}`)")
+
+
+def check_persistence(report, where, apps) -> None:
+    for name, app in sorted(apps.items()):
+        chart, values = chart_values(app)
+        required = PERSISTENCE.get(chart or "")
+        if isinstance(required, dict):
+            required = required.get(values.get("deploymentMode", "SimpleScalable"), [])
+        for path in required or []:
+            if not lookup(values, path):
+                report.error(where, f"Application {name} (chart {chart}): production values do not persist to a "
+                                    f"volume: {path} is not set (data on emptyDir is lost on every reschedule)")
+
+
+def main() -> None:
+    report = Report("clusters")
+    cluster_up = (ROOT / "scripts" / "cluster-up").read_text()
+    summary = [check_root(report, root, cluster_up) for root in cluster_roots()]
+    report.finish("; ".join(summary))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "scripts" / "platform"))
+    main()
