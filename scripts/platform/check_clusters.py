@@ -11,6 +11,7 @@
   RenderTemplateParams adds one only when the template has none and preservation is off);
 - a prod-tier cluster's stateful add-ons (Prometheus, Alertmanager, Loki) persist to volumes with
   a size, after merging the Application's values files in order;
+- a prod-tier cluster runs Kyverno's admission controller highly available (>= 3 replicas, PDB);
 - metrics-server runs on demo clusters only (managed clusters run their own);
 - the kind node image scripts/cluster-up starts is pinned by digest."""
 from __future__ import annotations
@@ -165,6 +166,7 @@ def check_root(report: Report, root: Path, cluster_up: str) -> str:
                                 f"{FINALIZER}: deleting a generated Application deletes its resources")
     if spec["tier"] == "prod":
         check_persistence(report, where, apps)
+        check_kyverno_ha(report, where, apps)
     if "metrics-server" in apps and spec["tier"] != "demo":
         report.error(where, "runs metrics-server on a managed cluster, which runs its own (APIService v1beta1.metrics.k8s.io)")
     if spec["tier"] == "demo" and not KIND_IMAGE.search(cluster_up):
@@ -203,6 +205,18 @@ def check_persistence(report, where, apps) -> None:
             if not lookup(values, path):
                 report.error(where, f"Application {name} (chart {chart}): production values do not persist to a "
                                     f"volume: {path} is not set (data on emptyDir is lost on every reschedule)")
+
+
+def check_kyverno_ha(report, where, apps) -> None:
+    """The prod signature policy fails closed: its webhook must survive a node drain or a rollout."""
+    for name, app in sorted(apps.items()):
+        chart, values = chart_values(app)
+        if chart != "kyverno":
+            continue
+        replicas = lookup(values, "admissionController.replicas") or 1
+        if replicas < 3 or not lookup(values, "admissionController.podDisruptionBudget.enabled"):
+            report.error(where, f"Application {name}: a production Kyverno needs admissionController.replicas >= 3 "
+                                f"(has {replicas}) and admissionController.podDisruptionBudget.enabled")
 
 
 def main() -> None:
