@@ -12,6 +12,7 @@
 - a prod-tier cluster's stateful add-ons (Prometheus, Alertmanager, Loki) persist to volumes with
   a size, after merging the Application's values files in order;
 - a prod-tier cluster runs Kyverno's admission controller highly available (>= 3 replicas, PDB);
+- Grafana's admin login comes from a Secret; Crossplane's metrics have a PodMonitor;
 - metrics-server runs on demo clusters only (managed clusters run their own);
 - the kind node image scripts/cluster-up starts is pinned by digest."""
 from __future__ import annotations
@@ -159,6 +160,7 @@ def check_root(report: Report, root: Path, cluster_up: str) -> str:
     if spec["tier"] == "prod" and spec["previews"]:
         report.error(rel(decl_file), "a prod cluster runs no previews")
     check_secrets(report, where, spec, docs, apps, appsets, cluster_up)
+    check_addon_values(report, where, apps)
     for name, appset in appsets.items():
         tmpl = appset["spec"]["template"]["metadata"]
         if (appset["spec"].get("syncPolicy") or {}).get("preserveResourcesOnDeletion") and FINALIZER in (tmpl.get("finalizers") or []):
@@ -205,6 +207,22 @@ def check_persistence(report, where, apps) -> None:
             if not lookup(values, path):
                 report.error(where, f"Application {name} (chart {chart}): production values do not persist to a "
                                     f"volume: {path} is not set (data on emptyDir is lost on every reschedule)")
+
+
+def check_addon_values(report, where, apps) -> None:
+    """Grafana's admin login comes from a Secret (else kube-prometheus-stack's public default
+    `prom-operator` applies); Crossplane's metrics, when enabled, have a PodMonitor/ServiceMonitor
+    (the Prometheus Operator ignores prometheus.io annotations)."""
+    values = {chart: v for chart, v in (chart_values(a) for a in apps.values()) if chart}
+    kps = values.get("kube-prometheus-stack")
+    if kps is not None and not lookup(kps, "grafana.admin.existingSecret"):
+        report.error(where, "kube-prometheus-stack: grafana.admin.existingSecret is not set, so Grafana's admin "
+                            "password is the chart's public default")
+    if lookup(values.get("crossplane", {}), "metrics.enabled") and kps is not None:
+        monitors = (lookup(kps, "prometheus.additionalPodMonitors") or []) + (lookup(kps, "prometheus.additionalServiceMonitors") or [])
+        if not any("crossplane-system" in (lookup(m, "namespaceSelector.matchNames") or []) for m in monitors):
+            report.error(where, "Crossplane exports metrics but no PodMonitor/ServiceMonitor in kube-prometheus-stack's "
+                                "values selects crossplane-system: they are never scraped")
 
 
 def check_kyverno_ha(report, where, apps) -> None:
