@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """What each cluster runs, from its root argocd/clusters/<cluster>/ as Argo CD renders it:
 - the declaration (cluster.yaml, kind ClusterDeclaration) is valid, and the environments the root
-  deploys (both ApplicationSets over environments/) and its previews are exactly the declared ones;
+  deploys (both ApplicationSets over environments/), its previews and the environments whose cloud
+  infrastructure it provisions (only a management cluster does) are exactly the declared ones;
   a prod-tier cluster runs prod-tier environments only and no previews;
 - every Secret an Argo CD object (tokenRef, passwordRef, appSecretName, ...) or a chart's values
   (existingSecret) references is rendered by the repo or declared in cluster.yaml with who creates
@@ -11,6 +12,8 @@
   RenderTemplateParams adds one only when the template has none and preservation is off);
 - a prod-tier cluster's stateful add-ons (Prometheus, Alertmanager, Loki) persist to volumes with
   a size, after merging the Application's values files in order;
+- an infrastructure XR composes the buckets, region and Pod Identity service account that Loki's
+  values on the cluster running that environment use;
 - a prod-tier cluster runs Kyverno's admission controller highly available (>= 3 replicas, PDB);
 - Grafana's admin login comes from a Secret; Crossplane's metrics have a PodMonitor;
 - metrics-server runs on demo clusters only (managed clusters run their own);
@@ -35,7 +38,10 @@ DECLARATION_SCHEMA = {
             "annotations": {"type": "object", "required": ["config.kubernetes.io/local-config"]}}},
         "spec": {"type": "object", "additionalProperties": False, "required": ["tier", "environments", "previews", "secrets"],
                  "properties": {
-                     "tier": {"enum": ["demo", "nonprod", "prod"]},
+                     "tier": {"enum": ["demo", "nonprod", "prod", "management"]},
+                     "infrastructure": {"type": "array", "items": {
+                         "type": "object", "additionalProperties": False, "required": ["env"],
+                         "properties": {"env": {"type": "string", "pattern": "^[a-z0-9-]+$"}}}},
                      "environments": {"type": "array", "items": {
                          "type": "object", "additionalProperties": False, "required": ["env"],
                          "properties": {"env": {"type": "string", "pattern": "^[a-z0-9-]+$"}}}},
@@ -49,6 +55,7 @@ DECLARATION_SCHEMA = {
 }
 ENV_APPSETS = ("environments", "document-proxy")
 PREVIEW_APPSET = "document-proxy-preview"
+INFRA_APPSET = "infrastructure"
 FINALIZER = "resources-finalizer.argocd.argoproj.io"
 SECRET_REF_KEYS = ("tokenRef", "passwordRef", "appSecretName", "secretRef")
 # chart -> values paths that must be set on prod-tier clusters (a dotted path; the value must be truthy)
@@ -144,13 +151,25 @@ def check_root(report: Report, root: Path, cluster_up: str) -> str:
         if spec["tier"] == "prod" and env_tier(env) != "prod":
             report.error(rel(decl_file), f"a prod cluster runs environment {env} of tier {env_tier(env)!r}")
     for name in ENV_APPSETS:
+        if name not in appsets and not declared:
+            continue  # a cluster without environments (management) leaves argocd/environments out
         if name not in appsets:
             report.error(where, f"ApplicationSet {name} is not rendered (argocd/environments missing from components?)")
             continue
         deployed = sorted(p[".path.path"].removeprefix("environments/") for p, _ in generate(appsets[name]))
         if deployed != sorted(declared):
             report.error(where, f"ApplicationSet {name} deploys environments {deployed}, cluster.yaml declares {sorted(declared)}")
-    others = [n for n, a in appsets.items() if n not in ENV_APPSETS and n != PREVIEW_APPSET
+    infra = [e["env"] for e in spec.get("infrastructure") or []]
+    for env in infra:
+        if not (ROOT / "environments" / env / "infrastructure.yaml").is_file():
+            report.error(rel(decl_file), f"provisions infrastructure of {env}, but environments/{env}/infrastructure.yaml does not exist")
+    provisioned = sorted(p[".path.path"].removeprefix("environments/") for p, _ in generate(appsets[INFRA_APPSET])) \
+        if INFRA_APPSET in appsets else []
+    if provisioned != sorted(infra):
+        report.error(where, f"provisions the cloud infrastructure of {provisioned}, cluster.yaml declares {sorted(infra)}")
+    if infra and spec["tier"] != "management":
+        report.error(rel(decl_file), "only the management cluster provisions cloud infrastructure")
+    others = [n for n, a in appsets.items() if n not in (*ENV_APPSETS, PREVIEW_APPSET, INFRA_APPSET)
               and any("git" in g or "list" in g for g in a["spec"].get("generators") or [])]
     if others:
         report.error(where, f"ApplicationSets {others} generate Applications outside the declared environments")
@@ -173,7 +192,37 @@ def check_root(report: Report, root: Path, cluster_up: str) -> str:
         report.error(where, "runs metrics-server on a managed cluster, which runs its own (APIService v1beta1.metrics.k8s.io)")
     if spec["tier"] == "demo" and not KIND_IMAGE.search(cluster_up):
         report.error("scripts/cluster-up", "the default kind node image is not pinned by digest (kindest/node:vX.Y.Z@sha256:...)")
-    return f"{root.name}: {'+'.join(declared)}{' +previews' if spec['previews'] else ''}"
+    ROOTS[root.name] = (spec, apps)
+    return (f"{root.name}: {'+'.join(declared) or 'no environments'}{' +previews' if spec['previews'] else ''}"
+            f"{' +infrastructure of ' + '+'.join(infra) if infra else ''}")
+
+
+ROOTS: dict[str, tuple[dict, dict]] = {}  # cluster -> (declaration spec, rendered Applications)
+
+
+def check_infrastructure_matches_loki(report: Report) -> None:
+    """The buckets, region and service account an infrastructure XR composes are the ones Loki's
+    values on the cluster that runs that environment use."""
+    for cluster, (spec, _) in ROOTS.items():
+        for env in (e["env"] for e in spec.get("infrastructure") or []):
+            f = ROOT / "environments" / env / "infrastructure.yaml"
+            xr = next((d for d in load_docs(f) if d.get("kind") == "ClusterInfrastructure"), None) if f.is_file() else None
+            runs = [apps for s, apps in ROOTS.values() if env in [e["env"] for e in s["environments"]] and s["tier"] == "prod"]
+            if xr is None or not runs or "loki" not in runs[0]:
+                continue
+            _, loki = chart_values(runs[0]["loki"])
+            logs = xr["spec"]["logs"]
+            want = {"bucketNames.chunks": logs["chunksBucket"], "bucketNames.ruler": logs["rulerBucket"],
+                    "bucketNames.admin": logs["adminBucket"], "s3.region": xr["spec"]["region"]}
+            for key, value in want.items():
+                if lookup(loki, f"loki.storage.{key}") != value:
+                    report.error(rel(f), f"composes {key} {value!r}, but Loki's values on the {env} cluster use "
+                                         f"{lookup(loki, f'loki.storage.{key}')!r}")
+            sa = lookup(loki, "serviceAccount.name")
+            ns = runs[0]["loki"]["spec"]["destination"].get("namespace")
+            if (logs.get("serviceAccount", "loki"), logs.get("namespace", "observability")) != (sa, ns):
+                report.error(rel(f), f"associates the Loki role with {logs.get('namespace', 'observability')}/"
+                                     f"{logs.get('serviceAccount', 'loki')}, but Loki runs as {ns}/{sa}")
 
 
 def check_secrets(report, where, spec, docs, apps, appsets, cluster_up) -> None:
@@ -241,6 +290,7 @@ def main() -> None:
     report = Report("clusters")
     cluster_up = (ROOT / "scripts" / "cluster-up").read_text()
     summary = [check_root(report, root, cluster_up) for root in cluster_roots()]
+    check_infrastructure_matches_loki(report)
     report.finish("; ".join(summary))
 
 
