@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import fnmatch
 import json
 import subprocess
 import sys
@@ -107,7 +108,7 @@ def check_applications(cluster, ctx) -> str:
     for app in items:
         name, st = app["metadata"]["name"], app.get("status") or {}
         sync, health = (st.get("sync") or {}).get("status"), (st.get("health") or {}).get("status")
-        if sync != "Synced" or (health != "Healthy" and name not in ctx["allow_unhealthy"]):
+        if sync != "Synced" or (health != "Healthy" and not any(fnmatch.fnmatchcase(name, p) for p in ctx["allow_unhealthy"])):
             bad.append(f"{name} {sync}/{health}")
     if bad:
         raise CheckFailed(f"not Synced/Healthy: {', '.join(sorted(bad))}")
@@ -250,7 +251,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--timeout", type=float, default=300, help="seconds each check may take (default 300)")
     ap.add_argument("--allow-unhealthy", nargs="*", default=[], metavar="APP",
-                    help="Applications that must be Synced but may be unhealthy")
+                    help="Applications (glob patterns) that must be Synced but may be unhealthy")
     ap.add_argument("--only", nargs="*", choices=list(CHECKS), default=list(CHECKS), metavar="CHECK")
     args = ap.parse_args()
     cluster = Cluster()
