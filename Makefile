@@ -5,7 +5,7 @@ SHELL := /usr/bin/env bash
 
 CARGO ?= cargo
 
-.PHONY: help tools test test-rust test-platform test-delivery fmt lint run bench load-test cluster fuzz-pdf fuzz-validate
+.PHONY: help tools test test-rust test-platform test-delivery fmt lint run bench load-test cluster fuzz-pdf fuzz-validate e2e
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,3 +46,6 @@ load-test: ## k6 smoke against a locally started service and stand-in
 
 cluster: ## local demo on kind: Argo CD, Crossplane, observability, the app
 	scripts/cluster-up
+
+e2e: ## the e2e job on kind: cluster-up, assertions, k6 smoke, then delete (KEEP_CLUSTER=1 keeps it)
+	scripts/e2e/run

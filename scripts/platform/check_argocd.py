@@ -5,8 +5,9 @@
 - every source from this repo exists and renders, every `$values/` file exists, every chart is pinned;
 - every resource an app renders is a kind, and lands in a namespace, its project allows;
 - automated sync with prune and self-heal; HPA-scaled Deployments' replicas are ignored;
-- the git directory generator produces exactly one Application per environments/<env>/ folder,
-  and environments/ holds nothing else; each environment's image component has the fixed format;
+- every cluster root (argocd/clusters/<cluster>/) renders; each environments/<env>/ folder is run by
+  some cluster, and environments/ holds nothing else; each environment's image component has the
+  fixed format;
 - each environment's Applications together deploy exactly one Environment XR, named like the
   namespace the app goes to;
 - sync waves order Crossplane -> its config (XRD, Composition, Functions) -> Environment XRs ->
@@ -31,23 +32,30 @@ def wave(doc: dict) -> int:
     return int(((doc.get("metadata") or {}).get("annotations") or {}).get("argocd.argoproj.io/sync-wave", "0"))
 
 
-def argocd_objects() -> dict[str, list[tuple[str, dict]]]:
-    """Argo CD objects from every Kustomization under argocd/ and every plain file there."""
-    out: dict[str, list[tuple[str, dict]]] = {}
-    for f in walk_files(ROOT / "argocd", suffixes=(".yaml", ".yml")):
-        docs = load_docs(f)
-        if f.name == "kustomization.yaml":
-            rendered, err = render(str(f.parent))
-            docs, where = (rendered or []), rel(f.parent)
-            if err:
-                out.setdefault("__errors__", []).append((where, {"error": err}))
-        elif (f.parent / "kustomization.yaml").exists():
-            continue  # part of that Kustomization's rendered output
-        else:
-            where = rel(f)
-        for d in docs:
+def cluster_roots() -> list[Path]:
+    """argocd/clusters/<cluster>/: one root per cluster (the path its root Application syncs)."""
+    return sorted(p for p in (ROOT / "argocd" / "clusters").iterdir() if (p / "kustomization.yaml").is_file())
+
+
+def argocd_objects() -> dict[str, dict[str, list[tuple[str, dict]]]]:
+    """Per cluster root (and `bootstrap` for the plain files outside any Kustomization):
+    kind -> [(where, Argo CD object)], as the root Application renders them."""
+    out: dict[str, dict[str, list[tuple[str, dict]]]] = {}
+    for root in cluster_roots():
+        where = rel(root)
+        objs = out.setdefault(root.name, {})
+        docs, err = render(str(root))
+        if err:
+            objs.setdefault("__errors__", []).append((where, {"error": err}))
+        for d in docs or []:
             if str(d.get("apiVersion", "")).startswith("argoproj.io/"):
-                out.setdefault(d["kind"], []).append((where, d))
+                objs.setdefault(d["kind"], []).append((where, d))
+    for f in walk_files(ROOT / "argocd", suffixes=(".yaml", ".yml")):
+        if any((p / "kustomization.yaml").exists() for p in f.parents if p != ROOT and ROOT in p.parents):
+            continue  # part of a Kustomization or Component, rendered through a cluster root
+        for d in load_docs(f):
+            if str(d.get("apiVersion", "")).startswith("argoproj.io/"):
+                out.setdefault("bootstrap", {}).setdefault(d["kind"], []).append((rel(f), d))
     return out
 
 
@@ -59,6 +67,12 @@ def generate(appset: dict) -> list[tuple[dict, dict]]:
     """(git directory generator params, rendered Application spec+metadata) per generated app."""
     out = []
     for gen in appset["spec"].get("generators") or []:
+        if "list" in gen:  # environments: elements {env: <folder under environments/>}
+            for element in gen["list"].get("elements") or []:
+                params = {f".{k}": str(v) for k, v in element.items()}
+                env = element.get("env", "")
+                out.append(({".path.path": f"environments/{env}", **params}, fill(appset["spec"]["template"], params)))
+            continue
         if "pullRequest" in gen:  # one sample pull request: checks the template, project and paths
             params = {".number": "1", ".branch": "feature", ".branch_slug": "feature", ".head_sha": "0" * 40,
                       ".head_short_sha": "0000000", ".head_short_sha_7": "0000000", ".target_branch": "main"}
@@ -200,21 +214,19 @@ def check_environments(report: Report, generated: dict[str, list[tuple[dict, lis
             report.error(where, f"Environment {xrs[0]['metadata']['name']} must be named like the app's namespace {app_ns}")
 
 
-def main() -> None:
-    report = Report("argocd")
-    objs = argocd_objects()
+def check_cluster(report: Report, cluster: str, objs: dict, projects: dict[str, dict],
+                  generated: dict[str, list[tuple[dict, list[dict]]]]) -> int:
+    """Checks one cluster root's Applications (plain and generated) and its sync waves."""
     for where, e in objs.pop("__errors__", []):
         report.error(where, f"kubectl kustomize failed: {e['error']}")
-    projects = {d["metadata"]["name"]: d for _, d in objs.get("AppProject", [])}
     apps = list(objs.get("Application", []))
-    generated: dict[str, list[tuple[dict, list[dict]]]] = {}
     origin: dict[int, str] = {}
     for where, appset in objs.get("ApplicationSet", []):
         if not (appset["spec"].get("goTemplate") and "missingkey=error" in (appset["spec"].get("goTemplateOptions") or [])):
             report.error(f"{where}: ApplicationSet {appset['metadata']['name']}", "use goTemplate with missingkey=error")
         try:
             for params, app in generate(appset):
-                if params[".path.path"] and "/clusters/" not in where:
+                if params[".path.path"]:
                     generated.setdefault(params[".path.path"], [])
                     origin[id(app)] = params[".path.path"]
                 sample = params[".path.path"] or "sample pull request"
@@ -225,17 +237,36 @@ def main() -> None:
         rendered = check_app(report, where, app, projects)
         if id(app) in origin:
             generated[origin[id(app)]].append((app, rendered))
-    check_environments(report, generated)
+    if cluster == "bootstrap":
+        return len(apps)
     waves = {d["metadata"]["name"]: wave(d) for _, d in objs.get("Application", []) + objs.get("ApplicationSet", [])}
     flat = [(step, name) for step, names in enumerate(WAVE_ORDER) for name in names]
+    here = f"argocd/clusters/{cluster}"
     for (s1, a), (s2, b) in ((x, y) for x in flat for y in flat if x[0] < y[0]):
         if a in waves and b in waves and not waves[a] < waves[b]:
-            report.error("argocd/apps", f"sync wave of {a} ({waves[a]}) must be before {b} ({waves[b]})")
-    missing = [n for names in WAVE_ORDER for n in names if n not in waves]
+            report.error(here, f"sync wave of {a} ({waves[a]}) must be before {b} ({waves[b]})")
+    # a cluster that runs no environment (management) has no environment ApplicationSets
+    runs_envs = any(n in waves for n in ("environments", "document-proxy"))
+    missing = [n for names in WAVE_ORDER for n in names if n not in waves and (runs_envs or n not in ("environments", "document-proxy"))]
     if missing:
-        report.error("argocd/apps", f"expected Applications/ApplicationSets not found: {missing}")
-    report.finish(f"{len(projects)} projects, {len(apps)} applications ({len(generated)} generated: "
-                  f"{', '.join(sorted(generated))})")
+        report.error(here, f"expected Applications/ApplicationSets not found: {missing}")
+    return len(apps)
+
+
+def main() -> None:
+    report = Report("argocd")
+    per_cluster = argocd_objects()
+    projects = {d["metadata"]["name"]: d for objs in per_cluster.values() for _, d in objs.get("AppProject", [])}
+    generated: dict[str, dict[str, list[tuple[dict, list[dict]]]]] = {c: {} for c in per_cluster}
+    counts = {c: check_cluster(report, c, objs, projects, generated[c]) for c, objs in per_cluster.items()}
+    # every cluster that runs an environment renders its Applications alike: check them once
+    by_env: dict[str, list[tuple[dict, list[dict]]]] = {}
+    for cluster in sorted(generated):
+        for env, apps in generated[cluster].items():
+            by_env.setdefault(env, apps)
+    check_environments(report, by_env)
+    report.finish(f"{len(projects)} projects; applications per cluster root: "
+                  f"{', '.join(f'{c} {n}' for c, n in sorted(counts.items()))}; environments: {', '.join(sorted(by_env))}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 """Alerts and dashboards as code, statically:
 - every PrometheusRule (plain files under app/deploy/ and platform/) passes `promtool check rules`
   and its unit tests `<rule file stem>.test.yaml` (next to it) pass `promtool test rules`;
+- every alert that watches scrape targets (`up`) fires in a test case with no `up` series at all;
 - every alert has a unit test, a severity (page|ticket), summary, description and a runbook_url
   that points at an existing file in docs/runbooks/;
 - every dashboard JSON in platform/dashboards/ parses, is listed in its kustomization, has a unique
@@ -76,11 +77,30 @@ def check_rules(report: Report, workdir: Path) -> int:
         for r in alerts:
             if r["alert"] not in fired:
                 report.error(rel(test), f"alert {r['alert']} has no test case that expects it to fire")
+        check_absence_tested(report, rel(test), alerts, tests)
         for name in tested - {r["alert"] for r in alerts}:
             report.error(rel(test), f"tests alert {name}, which the rule file does not define")
         shutil.copy(test, workdir / test.name)
         promtool(report, rel(test), "test", "rules", str(workdir / test.name))
     return alerts_total
+
+
+TARGET_SERIES = re.compile(r"(?<![\w:])up\s*\{")
+
+
+def check_absence_tested(report: Report, where: str, alerts: list[dict], tests: dict) -> None:
+    """An alert that watches scrape targets (`up{...}`) must fire in a test with no `up` series at
+    all: `up == 0` returns nothing when there are no targets (pods refused, scaled to zero, a
+    ServiceMonitor selecting nothing), so only a test without the series shows absence is covered."""
+    for r in alerts:
+        if not TARGET_SERIES.search(r["expr"]):
+            continue
+        ok = any(not any(re.match(r"up\s*(\{|$)", i.get("series", "")) for i in case.get("input_series") or [])
+                 and any(t["alertname"] == r["alert"] and t.get("exp_alerts") for t in case.get("alert_rule_test") or [])
+                 for case in tests.get("tests") or [])
+        if not ok:
+            report.error(where, f"alert {r['alert']} watches targets (up) but no test case without any `up` series "
+                                "expects it to fire (absent targets would go unnoticed)")
 
 
 def walk_panels(panels):

@@ -4,8 +4,9 @@ Per pod template: probes (startup, liveness, readiness), CPU/memory requests and
 the "restricted" security context (non-root, read-only root filesystem, no privilege escalation,
 all capabilities dropped, RuntimeDefault seccomp), no host namespaces or hostPath, pinned images
 (no :latest, tag or digest required), terminationGracePeriodSeconds that covers preStop plus the
-service's SHUTDOWN_GRACE_MS. Across the rendered set: a PodDisruptionBudget for anything that runs
-more than one replica (HPA minReplicas counts) and a NetworkPolicy selecting every workload."""
+service's SHUTDOWN_GRACE_MS, a readiness probe that tolerates one slow answer. Across the rendered
+set: a PodDisruptionBudget for anything that runs more than one replica (HPA minReplicas counts),
+none for a single replica (it protects nothing), and a NetworkPolicy selecting every workload."""
 from __future__ import annotations
 
 from common import labels_match, obj_id
@@ -72,6 +73,12 @@ def check_pod(doc: dict, docs: list[dict]) -> list[str]:
             for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
                 if probe not in c:
                     out.append(f"{where}: no {probe}")
+            # tcpSocket probes are answered by the kernel (SYN-ACK), not by the throttled process
+            ready = c.get("readinessProbe") or {}
+            if ready and "tcpSocket" not in ready and (ready.get("timeoutSeconds", 1) < 2 or ready.get("failureThreshold", 3) < 2):
+                out.append(f"{where}: readinessProbe timeoutSeconds {ready.get('timeoutSeconds', 1)} / failureThreshold "
+                           f"{ready.get('failureThreshold', 3)}: one slow answer under CPU throttling takes the pod out "
+                           "(need timeoutSeconds >= 2 and failureThreshold >= 2)")
         res = c.get("resources") or {}
         for kind, key in (("requests", "cpu"), ("requests", "memory"), ("limits", "memory")):
             if key not in (res.get(kind) or {}):
@@ -134,8 +141,12 @@ def check_rendered(docs: list[dict]) -> list[tuple[str, str]]:
         if doc["kind"] in ("Job", "CronJob"):
             continue
         replicas = effective_replicas(doc, docs)
-        if replicas > 1 and not selected_by("PodDisruptionBudget", doc, docs, lambda d: d["spec"].get("selector")):
+        pdbs = selected_by("PodDisruptionBudget", doc, docs, lambda d: d["spec"].get("selector"))
+        if replicas > 1 and not pdbs:
             out.append((oid, f"runs {replicas} replicas (HPA included) but no PodDisruptionBudget selects its pods"))
+        if replicas == 1 and pdbs and doc["kind"] != "DaemonSet":
+            out.append((oid, f"runs 1 replica at rest, so PodDisruptionBudget {pdbs[0]['metadata']['name']} protects "
+                             "nothing (or blocks every drain): run two or drop it"))
         if not selected_by("NetworkPolicy", doc, docs, lambda d: d["spec"].get("podSelector")):
             out.append((oid, "no NetworkPolicy selects its pods"))
     return out

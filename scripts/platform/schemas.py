@@ -3,13 +3,17 @@
 Core kinds: the PyPI package kubernetes-validate (schemas of every Kubernetes release, offline),
 strict (unknown fields fail) at KUBERNETES_VERSION.
 Custom resources: JSON schemas in the public CRD catalog layout {group}/{kind}_{version}.json under
-SCHEMA_LOCATION (a folder, or the catalog's URL).
+SCHEMA_LOCATION (a folder, or the catalog's URL), then under scripts/platform/crd-schemas/ (kinds the
+catalog lacks, converted from the providers' CRDs by crd_schemas.py). Upjet providers mark required
+parameters with CEL rules ("spec.forProvider.<field> is a required parameter", which JSON schema
+cannot express); those are checked too: the field must be in forProvider or initProvider.
 The repo's own XRDs (crossplane/) provide the schema of their composite resources.
 A kind with no schema fails unless listed in skipped-kinds.yaml with a reason."""
 from __future__ import annotations
 
 import copy
 import functools
+import re
 import json
 import urllib.request
 from pathlib import Path
@@ -20,6 +24,9 @@ import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
 from common import ROOT, group_version, load_docs, walk_files
+
+REPO_SCHEMAS = Path(__file__).parent / "crd-schemas"
+REQUIRED_PARAMETER = re.compile(r"^spec\.forProvider\.([A-Za-z0-9]+) is a required parameter$")
 
 KUBERNETES_VERSION = "1.32.0"
 CLUSTER_SCOPED_CORE = {
@@ -114,6 +121,21 @@ def _first_error(validator, doc) -> str | None:
     return f"{where}: {e.message[:300]}{more}"
 
 
+def required_parameters(schema: dict, doc: dict) -> str | None:
+    """The upjet CEL rules on spec: `spec.forProvider.<f> is a required parameter` holds when the
+    managementPolicies allow Create/Update (default ["*"]) only if forProvider or initProvider has <f>."""
+    spec = doc.get("spec") or {}
+    policies = spec.get("managementPolicies") or ["*"]
+    if not any(p in policies for p in ("*", "Create", "Update")):
+        return None
+    missing = []
+    for rule in ((schema.get("properties") or {}).get("spec") or {}).get("x-kubernetes-validations") or []:
+        m = REQUIRED_PARAMETER.match(rule.get("message", ""))
+        if m and m.group(1) not in (spec.get("forProvider") or {}) and m.group(1) not in (spec.get("initProvider") or {}):
+            missing.append(m.group(1))
+    return f"spec.forProvider: required parameters missing: {', '.join(missing)} (provider CEL rules)" if missing else None
+
+
 def validate(doc: dict, location: str) -> tuple[str, str | None]:
     """-> (how it was validated, error or None). how is 'core', 'crd', 'xrd' or 'skipped'."""
     api_version, kind = doc.get("apiVersion", ""), doc.get("kind", "")
@@ -129,9 +151,10 @@ def validate(doc: dict, location: str) -> tuple[str, str | None]:
     xrd = xrd_kinds().get((group, version, kind))
     if xrd:
         return "xrd", _first_error(jsonschema.Draft7Validator(xrd[0]), doc)
-    schema = _catalog_schema(location, group, kind, version) if group else None
+    schema = (_catalog_schema(location, group, kind, version) or _catalog_schema(str(REPO_SCHEMAS), group, kind, version)) \
+        if group else None
     if schema is not None:
-        return "crd", _first_error(jsonschema.Draft7Validator(schema), doc)
+        return "crd", _first_error(jsonschema.Draft7Validator(schema), doc) or required_parameters(schema, doc)
     reason = skipped_kinds().get(f"{api_version}/{kind}")
     if reason:
         return "skipped", None

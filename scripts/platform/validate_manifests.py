@@ -1,23 +1,40 @@
 #!/usr/bin/env python3
 """Renders every Kustomization in the repo and validates every rendered or plain resource:
-schemas (schemas.py), hardening of workloads (hardening.py), and the resource templates inside
-Crossplane Compositions. Usage: validate_manifests.py SCHEMA_LOCATION"""
+schemas (schemas.py), hardening of workloads (hardening.py), and what each Crossplane Composition
+composes: its resources rendered for every XR of its type in the repo (render_composition.py),
+each validated against its schema, required provider parameters included. A Composition with no
+XR in the repo to render it for fails. Usage: validate_manifests.py SCHEMA_LOCATION"""
 from __future__ import annotations
 
 import sys
 from collections import Counter
 
 import hardening
+import render_composition
 import schemas
 from common import ROOT, Report, is_component, kustomization_dirs, obj_id, plain_manifests, rel, render
 
 
-def composition_templates(doc: dict):
-    """Resource templates (`base`) of function-patch-and-transform steps in a Composition."""
-    for step in (doc.get("spec") or {}).get("pipeline") or []:
-        for res in (step.get("input") or {}).get("resources") or []:
-            if isinstance(res.get("base"), dict):
-                yield f"{step.get('step')}/{res.get('name')}", res["base"]
+def check_composition(report: Report, where: str, comp: dict, xrs: list[tuple[str, dict]], location: str,
+                      stats: Counter) -> None:
+    """Validates what the Composition composes for each XR of its type found in the repo."""
+    ref = comp["spec"]["compositeTypeRef"]
+    group, version = schemas.group_version(ref["apiVersion"])
+    xrd = schemas.xrd_kinds().get((group, version, ref["kind"]))
+    samples = [(w, x) for w, x in xrs if x.get("apiVersion") == ref["apiVersion"] and x.get("kind") == ref["kind"]]
+    if not samples:
+        report.error(where, f"{obj_id(comp)}: no {ref['kind']} XR in the repo to render it for")
+    for xr_where, xr in samples:
+        try:
+            composed = render_composition.render(comp, xr, xrd[0] if xrd else None, bool(xrd and xrd[1] == "Namespaced"))
+        except (render_composition.Unsupported, KeyError, TypeError) as exc:
+            report.error(where, f"{obj_id(comp)} for {xr_where}: cannot render: {exc}")
+            continue
+        for name, doc in composed:
+            how, err = schemas.validate(doc, location)
+            stats[f"composed ({how})"] += 1
+            if err:
+                report.error(where, f"{obj_id(comp)} resource {name} composed for {xr_where}: {err}")
 
 
 def check_doc(report: Report, where: str, doc: dict, location: str, stats: Counter) -> None:
@@ -28,12 +45,6 @@ def check_doc(report: Report, where: str, doc: dict, location: str, stats: Count
     stats[how] += 1
     if err:
         report.error(where, f"{obj_id(doc)}: {err}")
-    if doc.get("kind") == "Composition":
-        for name, base in composition_templates(doc):
-            how, err = schemas.validate(base, location)
-            stats[f"composition template ({how})"] += 1
-            if err:
-                report.error(where, f"{obj_id(doc)} template {name}: {err}")
 
 
 def main() -> None:
@@ -63,6 +74,10 @@ def main() -> None:
     plain = plain_manifests()
     for path, doc in plain:
         check_doc(report, rel(path), doc, location, stats)
+    xrs = [(rel(p), d) for p, d in plain if schemas.xrd_kinds().get((*schemas.group_version(d.get("apiVersion", "")), d.get("kind")))]
+    for path, doc in plain:
+        if doc.get("kind") == "Composition":
+            check_composition(report, rel(path), doc, xrs, location, stats)
     for key, reason in schemas.skipped_kinds().items():
         report.note(f"schema check skipped for {key}: {reason}")
     summary = ", ".join(f"{n} {k}" for k, n in sorted(stats.items()))
