@@ -66,7 +66,7 @@ def signing_format(steps: list[dict]) -> str:
         if not verify or not all("--new-bundle-format=false" in line for line in verify):
             errors.append("release.yml: `cosign verify` does not read back the legacy format only "
                           "(--new-bundle-format=false): it would pass on a bundle that admission cannot see")
-        if "cosign triangulate" not in script or "imagetools inspect" not in script:
+        if "cosign triangulate --type signature" not in script or "imagetools inspect" not in script:
             errors.append("release.yml: no check that the `.sig` tag exists (cosign triangulate + imagetools inspect)")
     return "legacy" if legacy else "bundle"
 
