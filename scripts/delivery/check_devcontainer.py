@@ -4,9 +4,12 @@
 Parses it as JSON with comments (what editors accept), validates it against a schema of the
 devcontainer.json properties this repository uses (types per the Dev Container spec; any other
 top-level key is an error, so a typo cannot hide), then checks what the issue asks of it: Docker in
-Docker, kubectl, helm, kind and the argocd CLI as pinned features; the service, stand-in, Grafana
-and Argo CD ports forwarded; a post-create script that exists, is executable, installs the tools
-through scripts/install-tools and runs the tests; kubectl at the kind node's minor version.
+Docker (a fixed Docker release, never `latest`), kubectl, helm, kind and the argocd CLI as pinned
+features; the service, stand-in, Grafana and Argo CD ports forwarded; a post-create script that
+exists, is executable, installs the tools through scripts/install-tools and runs the tests; kubectl
+at the kind node's minor version; the image on the Ubuntu release of the CI runner that runs
+`make test`, so the apt tools are the same versions.
+Usage: check_devcontainer.py [ROOT]
 """
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ import sys
 from pathlib import Path
 
 import jsonschema
+import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path(__file__).resolve().parents[2]
 FILE = ROOT / ".devcontainer/devcontainer.json"
 
 PORT_ATTRS = {"type": "object", "properties": {
@@ -34,7 +38,7 @@ SCHEMA = {
     "properties": {
         "name": {"type": "string"},
         "image": {"type": "string", "pattern": r"^[a-z0-9./-]+:[\w.-]+$"},
-        "features": {"type": "object", "propertyNames": {"pattern": r"^ghcr\.io/[\w./-]+:\d+$"},
+        "features": {"type": "object", "propertyNames": {"pattern": r"^ghcr\.io/[\w./-]+:\d+(\.\d+\.\d+)?$"},
                      "additionalProperties": {"type": "object"}},
         "hostRequirements": {"type": "object", "properties": {
             "cpus": {"type": "integer", "minimum": 1}, "memory": {"type": "string", "pattern": r"^\d+([tgmk]b)?$"},
@@ -53,6 +57,7 @@ SCHEMA = {
 }
 REQUIRED_FEATURES = {
     "docker-in-docker": "Docker in Docker (make cluster runs kind inside)",
+    "/rust:": "rustup (the toolchain itself comes from rust-toolchain.toml)",
     "kubectl-helm-minikube": "kubectl and helm",
     "/kind:": "kind",
     "/argo-cd:": "the argocd CLI",
@@ -105,7 +110,7 @@ def main() -> int:
         if not matches:
             errors.append(f"features: nothing provides {what} ({needle})")
         for feature in matches:
-            if features[feature].get("version") in (None, "") and needle != "docker-in-docker":
+            if features[feature].get("version") in (None, "", "latest"):
                 errors.append(f"features: {feature} has no pinned version")
     ports = {int(str(p).rsplit(":", 1)[-1]) for p in config.get("forwardPorts", [])}
     errors += [f"forwardPorts: {p} ({what}) is not forwarded" for p, what in REQUIRED_PORTS.items() if p not in ports]
@@ -123,6 +128,12 @@ def main() -> int:
         if (ROOT / "scripts/cluster-up").is_file() else None
     if node_image and not kubectl.startswith(node_image.group(1) + "."):
         errors.append(f"kubectl {kubectl} is not at the kind node's minor version {node_image.group(1)}")
+    image_release = re.search(r":ubuntu-(\d+\.\d+)", config.get("image", ""))
+    ci = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+    runner = str(ci["jobs"]["make-test"]["runs-on"])
+    if not image_release or runner != f"ubuntu-{image_release.group(1)}":
+        errors.append(f"image {config.get('image')} is not the Ubuntu release of CI's make-test runner ({runner}): "
+                      "its apt tools would differ in version")
     for message in errors:
         print(f"check_devcontainer: {rel}: {message}", file=sys.stderr)
     if errors:

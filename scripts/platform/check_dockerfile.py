@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Policy for app/Dockerfile beyond hadolint: base images pinned (tag or digest, never latest),
 final stage distroless or scratch, numeric non-root USER there, OCI labels, a `--locked` release
-build without default features (no in-process stand-in), BuildKit cache mounts, and the
-Dockerfile-specific .dockerignore next to it."""
+build without default features (no in-process stand-in), and the Dockerfile-specific .dockerignore
+next to it. (The dependency layer, digests and build target: scripts/delivery/check_image.py.)"""
 from __future__ import annotations
 
 import re
@@ -35,10 +35,14 @@ def main() -> None:
             k, v = rest.split("=", 1)
             args.setdefault(k, v)
     stages = [i for i, (w, _) in enumerate(ins) if w == "FROM"]
+    aliases = set()
     for i in stages:
-        image = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), ins[i][1].split()[0])
+        words = ins[i][1].split()
+        image = re.sub(r"\$\{?(\w+)\}?", lambda m: args.get(m.group(1), m.group(0)), words[0])
         name = image.split("@")[0].rsplit("/", 1)[-1]
-        if image != "scratch" and "@sha256:" not in image and (":" not in name or name.endswith(":latest")):
+        if len(words) == 3 and words[1].upper() == "AS":
+            aliases.add(words[2])
+        if image != "scratch" and image not in aliases and "@sha256:" not in image and (":" not in name or name.endswith(":latest")):
             report.error(where, f"base image {image} is not pinned to a version tag or digest")
     final = ins[stages[-1]:]
     base = final[0][1].split()[0]
@@ -52,7 +56,7 @@ def main() -> None:
         if f"org.opencontainers.image.{key}=" not in labels:
             report.error(where, f"final stage lacks the OCI label org.opencontainers.image.{key}")
     runs = " ".join(rest for w, rest in ins if w == "RUN")
-    for needle in ("cargo build --release --locked", "--no-default-features", "--mount=type=cache"):
+    for needle in ("build --release --locked", "--no-default-features"):
         if needle not in runs:
             report.error(where, f"no RUN with {needle!r}")
     if not DOCKERFILE.with_name("Dockerfile.dockerignore").is_file():

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 /// malloc serves from its general bins (`malloc_consolidate`, `unlink_chunk`: about 8% of the
 /// service's CPU samples). Measured against glibc in 9 alternating pairs: more req/s in 8, user
 /// CPU per request lower in all 9, peak RSS 54 -> 60 MiB at 256 connections (the bound is 64).
-/// The static musl image gets it too, in place of musl's own malloc. Its one setting (one arena)
-/// is built in from `.cargo/config.toml`. README "Benchmark" has the figures.
+/// The image ships this same glibc build (app/Dockerfile). Its one setting (one arena) is built in
+/// from `.cargo/config.toml`, which the image build reads too. README "Benchmark" has the figures.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
