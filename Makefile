@@ -39,7 +39,7 @@ bench: ## proxy vs direct upstream vs nginx proxy_pass, side by side
 	scripts/bench --rounds 3
 
 fuzz-validate: ## differential run of the PNG validator against pngcheck, 20000 mutants (about a minute)
-	DIFFERENTIAL_CASES=20000 DIFFERENTIAL_SEED=$${DIFFERENTIAL_SEED:-$$RANDOM} $(CARGO) nextest run -p document-validate --test corpus --no-capture differential
+	DIFFERENTIAL_CASES=20000 DIFFERENTIAL_SEED=$${DIFFERENTIAL_SEED:-$$RANDOM} $(CARGO) test -p document-validate --test corpus differential -- --nocapture
 
 load-test: ## k6 smoke against a locally started service and stand-in
 	scripts/load-test smoke

@@ -72,15 +72,19 @@ fn pngcheck_rejections(paths: &[PathBuf]) -> Vec<(PathBuf, String)> {
             .args(batch)
             .output()
             .expect("pngcheck runs (it comes from scripts/install-tools)");
-        // Quiet mode prints nothing for a sound file, and for a rejected one its messages and then
-        // a line "ERROR: <path>".
-        let mut messages = String::new();
-        for line in String::from_utf8_lossy(&out.stdout).lines() {
+        // Quiet mode prints nothing for a sound file, a line "<path>  <warning> (warning)" for a
+        // file it accepts with a warning, and for a rejected one its messages, each starting with
+        // its path, then a line "ERROR: <path>".
+        let mut lines: Vec<&str> = Vec::new();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        for line in stdout.lines() {
             if let Some(path) = line.strip_prefix("ERROR: ") {
-                rejected.push((PathBuf::from(path), std::mem::take(&mut messages)));
+                let own = lines.iter().filter(|l| l.starts_with(path));
+                let message = own.copied().collect::<Vec<_>>().join("\n");
+                rejected.push((PathBuf::from(path), message));
+                lines.clear();
             } else {
-                messages.push_str(line);
-                messages.push('\n');
+                lines.push(line);
             }
         }
         assert!(
