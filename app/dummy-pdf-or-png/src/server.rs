@@ -177,7 +177,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     if roll(faults.error_rate) {
         return Ok(plain(StatusCode::SERVICE_UNAVAILABLE, "injected failure\n"));
     }
-    let document = pick_document(&state, roll(faults.corrupt_rate));
+    let document = if roll(faults.bomb_rate) {
+        bomb()
+    } else {
+        pick_document(&state, roll(faults.corrupt_rate))
+    };
     let content_type = if roll(faults.wrong_type_rate) {
         match document.content_type {
             "image/png" => "application/pdf",
@@ -228,6 +232,23 @@ fn pick_document(state: &State, corrupt: bool) -> Document {
     Document {
         body: Bytes::from(documents::distinct(&document.body, kind, n)),
         ..document.clone()
+    }
+}
+
+/// A decompression bomb, PNG or PDF at even odds, with bytes never sent before (no verdict cache
+/// can help with it).
+fn bomb() -> Document {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let library = Library::get();
+    let (bomb, kind) = if rand::rng().random_bool(0.5) {
+        (&library.bomb_png, Kind::Png)
+    } else {
+        (&library.bomb_pdf, Kind::Pdf)
+    };
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    Document {
+        body: Bytes::from(documents::distinct(&bomb.body, kind, n)),
+        ..bomb.clone()
     }
 }
 
