@@ -25,6 +25,10 @@ use tokio::task::JoinSet;
 
 type Body = BoxBody<Bytes, io::Error>;
 
+/// Response header with the requests the stand-in has seen so far (this one included): how
+/// `scripts/bench` measures the load a proxy puts on its upstream.
+pub const REQUESTS_SEEN: &str = "x-stand-in-requests";
+
 /// Size of the body sent by the oversize fault, streamed so the stand-in never holds it.
 pub const OVERSIZE_BYTES: u64 = 64 * 1024 * 1024;
 const TRICKLE_CHUNK: usize = 1024;
@@ -271,6 +275,7 @@ fn serve(
     let mut builder = Response::builder()
         .header(header::CONTENT_TYPE, content_type)
         .header(header::LAST_MODIFIED, state.last_modified.clone())
+        .header(REQUESTS_SEEN, state.served.load(Ordering::Relaxed))
         .header(header::ACCEPT_RANGES, "bytes");
     if not_modified_since(headers, state.modified_at) {
         return builder
