@@ -22,7 +22,7 @@
 
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
@@ -46,7 +46,7 @@ struct State {
     /// Permits the semaphore stands for now (given out or available).
     granted: usize,
     /// Permits to take back from the next guards returned, after a decrease larger than what
-    /// was available.
+    /// was available (mirrored in `AdaptiveLimit::owing`).
     owed: usize,
     /// The reference RTT in seconds (0: none yet), and when it was last brought up to date.
     min_rtt: f64,
@@ -60,6 +60,9 @@ struct State {
 #[derive(Debug)]
 pub struct AdaptiveLimit {
     slots: Semaphore,
+    /// Whether `State::owed` is above 0, readable without the lock: a returned slot takes the
+    /// lock only when a permit is owed.
+    owing: AtomicBool,
     ceiling: usize,
     state: Mutex<State>,
     /// The pod's total limit (the sum over threads), for the gauge.
@@ -78,11 +81,15 @@ impl Drop for Slot<'_> {
         let Some(permit) = self.permit.take() else {
             return;
         };
+        if !self.limit.owing.load(Ordering::Relaxed) {
+            return;
+        }
         let mut state = self.limit.lock();
         if state.owed > 0 {
             state.owed -= 1;
             state.granted -= 1;
             permit.forget();
+            self.limit.owing.store(state.owed > 0, Ordering::Relaxed);
         }
     }
 }
@@ -96,6 +103,7 @@ impl AdaptiveLimit {
         total.fetch_add(initial as i64, Ordering::Relaxed);
         Self {
             slots: Semaphore::new(initial),
+            owing: AtomicBool::new(false),
             ceiling,
             state: Mutex::new(State {
                 limit: initial as f64,
@@ -194,6 +202,7 @@ impl AdaptiveLimit {
             state.granted -= taken;
             state.owed += shrink - taken;
         }
+        self.owing.store(state.owed > 0, Ordering::Relaxed);
         self.total
             .fetch_add(target as i64 - current as i64, Ordering::Relaxed);
     }
