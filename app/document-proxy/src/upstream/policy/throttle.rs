@@ -135,10 +135,12 @@ mod tests {
     use super::*;
 
     fn throttle(window: Duration) -> Throttle {
+        // The default floor: without it one unlucky first answer starts a spiral that refusals,
+        // counted as requests without accepts, take a long time to climb out of.
         let settings = ThrottleSettings {
             k: 2.0,
             window,
-            min_requests: 0,
+            min_requests: 20,
         };
         Throttle::new(settings, Arc::default())
     }
@@ -175,7 +177,7 @@ mod tests {
         // Refusing everything (hanging, refusing upstream): nearly every request refused.
         let dead = throttle(Duration::from_secs(60));
         let share = admitted_share(&dead, 1000, 0.0);
-        assert!(share < 0.02, "{share}");
+        assert!(share < 0.06, "{share}");
         assert!(dead.ratio(Instant::now()) > 0.99);
     }
 
