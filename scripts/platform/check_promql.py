@@ -6,7 +6,7 @@ name a metric the service does not export.
 
 Setup, all on 127.0.0.1 with free ports, torn down on exit:
   stand-in A (defaults: CORRUPT_RATE 0.1)    <- proxy 1  (corrupt outcomes, retries)
-  stand-in B (FAULT_ERROR_RATE=1)            <- proxy 2  (http_error outcomes, 5xx, open circuit)
+  stand-in B (FAULT_ERROR_RATE=1)            <- proxy 2  (http_error outcomes, 5xx, throttled attempts)
   prometheus scraping both proxies every second, with the rule files loaded (evaluated every second).
 Usage: check_promql.py WORKDIR BIN_DIR"""
 from __future__ import annotations
@@ -161,7 +161,7 @@ def run(report: Report, work: Path, bin_dir: Path) -> str:
     logs = {k: work / f"{k}.log" for k in ports}
     a = start([str(bin_dir / "dummy-pdf-or-png")], {"PORT": str(ports["up_a"])}, logs["up_a"])
     b = start([str(bin_dir / "dummy-pdf-or-png")], {"PORT": str(ports["up_b"]), "FAULT_ERROR_RATE": "1"}, logs["up_b"])
-    common_env = {"ENVIRONMENT": "test", "LOG_LEVEL": "warn", "CIRCUIT_MIN_REQUESTS": "5", "CIRCUIT_OPEN_MS": "60000"}
+    common_env = {"ENVIRONMENT": "test", "LOG_LEVEL": "warn", "THROTTLE_MIN_REQUESTS": "5", "THROTTLE_WINDOW_MS": "60000"}
     p1 = start([str(bin_dir / "document-proxy")], {**common_env, "PORT": str(ports["proxy1"]),
                "UPSTREAM_URL": f"http://127.0.0.1:{ports['up_a']}"}, logs["proxy1"])
     p2 = start([str(bin_dir / "document-proxy")], {**common_env, "PORT": str(ports["proxy2"]),

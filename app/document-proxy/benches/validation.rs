@@ -1,9 +1,10 @@
 //! `cargo bench -p document-proxy --bench validation`: what validating a document costs, against
 //! what a verdict-cache hit costs. Plain timing loops (no harness) so it runs with the stable
-//! toolchain and no extra dependencies; the figures feed the README's choice of a verdict cache.
+//! toolchain and no extra dependencies; the figures behind the verdict cache (docs/benchmarks.md).
 
 use bytes::Bytes;
-use document_proxy::upstream::{Known, ValidationCache, judge};
+use document_proxy::upstream::policy::cache::{Known, ValidationCache, judge};
+use document_proxy::validate::{Limits, Never};
 use dummy_pdf_or_png::documents::{corrupt, sample_pdf, sample_png};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -35,7 +36,7 @@ fn main() {
     );
     for (name, body) in [("png", &png), ("pdf", &pdf), ("corrupt pdf", &bad)] {
         time_per_op(&format!("validate {name}"), || {
-            black_box(judge(black_box(body)).is_ok());
+            black_box(judge(black_box(body), &Limits::default(), &Never).is_ok());
         });
     }
     let cache = ValidationCache::new(4 << 20);
@@ -43,7 +44,7 @@ fn main() {
         cache.remember(Known {
             body: body.clone(),
             crc32: crc32fast::hash(body),
-            verdict: judge(body),
+            verdict: judge(body, &Limits::default(), &Never),
         });
     }
     for (name, body) in [("png", &png), ("pdf", &pdf)] {
@@ -52,11 +53,7 @@ fn main() {
         time_per_op(
             &format!("cache hit {name} (fingerprint + full compare)"),
             || {
-                black_box(
-                    cache
-                        .lookup(black_box(std::slice::from_ref(&fresh)))
-                        .is_some(),
-                );
+                black_box(cache.lookup(black_box(&[fresh.as_ref()])).is_some());
             },
         );
     }

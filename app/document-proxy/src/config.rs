@@ -1,106 +1,183 @@
-//! Configuration from environment variables, validated once at start. Every bad value is reported
-//! (all of them, not just the first) with the variable's name and the accepted range, and the
-//! process exits non-zero: a misconfigured pod must crash-loop visibly, not serve with a guess.
+//! Configuration from environment variables, validated once at start. Every variable is declared
+//! once, in the table below: its field, default, accepted values and description; `--help`, the
+//! reader and the check of the docs/contracts.md table all come from that declaration. Every bad
+//! value is reported (all of them, not just the first) with the variable's name and the accepted
+//! range, and the process exits non-zero: a misconfigured pod must crash-loop visibly, not serve
+//! with a guess. `server()`, `upstream()` and `telemetry()` then hand each component its own
+//! settings, converted to `Duration`s once.
 
+use crate::server::ServerSettings;
+use crate::telemetry::TelemetrySettings;
+use crate::upstream::{ThrottleSettings, UpstreamSettings};
 use reqwest::Url;
 use std::fmt;
-use std::str::FromStr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::Duration;
-use validator::{Validate, ValidationErrors};
+use validator::ValidateRange;
 
-/// Everything the service can be told. Limits are kept in the unit of their variable so that a
-/// value in an error message reads exactly as it was set.
-#[derive(Debug, Clone, Validate)]
-pub struct Config {
-    pub port: u16,
-    /// `None`: start the stand-in upstream in-process (feature `embedded-upstream`).
-    pub upstream_url: Option<Url>,
-    /// `None`: logs go to stdout only.
-    pub loki_url: Option<Url>,
-    pub log_level: String,
-    #[validate(length(min = 1, max = 32), custom(function = "label_value"))]
-    pub environment: String,
-    #[validate(range(min = 100, max = 60_000))]
-    pub request_timeout_ms: u64,
-    #[validate(range(min = 10, max = 10_000))]
-    pub upstream_connect_timeout_ms: u64,
-    #[validate(range(min = 10, max = 30_000))]
-    pub upstream_attempt_timeout_ms: u64,
-    #[validate(range(min = 1, max = 10))]
-    pub upstream_max_attempts: u32,
-    #[validate(range(min = 1, max = 10_000))]
-    pub retry_backoff_base_ms: u64,
-    #[validate(range(min = 1, max = 30_000))]
-    pub retry_backoff_max_ms: u64,
-    #[validate(range(min = 0.0, max = 1.0))]
-    pub retry_budget_ratio: f64,
-    #[validate(range(min = 1024, max = 104_857_600))]
-    pub upstream_max_body_bytes: u64,
-    #[validate(range(min = 0.01, max = 1.0))]
-    pub circuit_failure_rate: f64,
-    /// Small samples trip on noise: an upstream failing a third of attempts (the chaos run's
-    /// faults) shows at least 50% failures in 20 attempts 9% of the time, in 100 attempts 0.04%.
-    #[validate(range(min = 1, max = 100_000))]
-    pub circuit_min_requests: u32,
-    #[validate(range(min = 100, max = 600_000))]
-    pub circuit_window_ms: u64,
-    #[validate(range(min = 10, max = 600_000))]
-    pub circuit_open_ms: u64,
-    #[validate(range(min = 1, max = 10_000))]
-    pub upstream_concurrency_per_core: u32,
-    #[validate(range(min = 1, max = 100_000))]
-    pub max_in_flight: u32,
-    #[validate(range(min = 0, max = 300_000))]
-    pub shutdown_grace_ms: u64,
-    /// A client connection without a complete request head for this long is closed. hyper uses
-    /// one timer for a slow head and an idle keep-alive connection, so it must stay above the idle
-    /// timeout of whatever pools connections to us (ingress-nginx and AWS ALB: 60 s), or we would
-    /// close connections they are about to reuse.
-    #[validate(range(min = 1000, max = 600_000))]
-    pub client_idle_timeout_ms: u64,
-    #[validate(range(min = 0, max = 1_073_741_824))]
-    pub validation_cache_bytes: u64,
-    #[validate(range(min = 1, max = 1_000_000))]
-    pub loki_queue_capacity: u32,
+/// One environment variable as `--help` and the docs show it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Variable {
+    pub name: &'static str,
+    pub default: String,
+    pub accepted: &'static str,
+    pub description: &'static str,
 }
 
-impl Default for Config {
-    fn default() -> Self {
-        Self {
-            port: 8080,
-            upstream_url: None,
-            loki_url: None,
-            log_level: "info".to_owned(),
-            environment: "local".to_owned(),
-            request_timeout_ms: 3000,
-            upstream_connect_timeout_ms: 250,
-            upstream_attempt_timeout_ms: 1000,
-            upstream_max_attempts: 4,
-            retry_backoff_base_ms: 10,
-            retry_backoff_max_ms: 200,
-            retry_budget_ratio: 0.2,
-            upstream_max_body_bytes: 2 * 1024 * 1024,
-            circuit_failure_rate: 0.5,
-            circuit_min_requests: 100,
-            circuit_window_ms: 10_000,
-            circuit_open_ms: 5000,
-            upstream_concurrency_per_core: 16,
-            max_in_flight: 512,
-            shutdown_grace_ms: 10_000,
-            client_idle_timeout_ms: 65_000,
-            validation_cache_bytes: 4 * 1024 * 1024,
-            loki_queue_capacity: 10_000,
+/// Declares the variables: `NAME field: Type = default, number(min, max) | text("accepted",
+/// parser), "description";`. Limits are kept in the unit of their variable so that a value in an
+/// error message reads exactly as it was set.
+macro_rules! variables {
+    ($($name:literal $field:ident: $ty:ty = $default:expr, $kind:ident($($arg:tt)*), $description:literal;)*) => {
+        /// Everything the service can be told, as read from the environment.
+        #[derive(Debug, Clone)]
+        pub struct Config {
+            $(#[doc = $description] pub $field: $ty,)*
         }
+
+        impl Default for Config {
+            fn default() -> Self {
+                Self { $($field: $default,)* }
+            }
+        }
+
+        impl Config {
+            /// Every variable, in the order `--help` and docs/contracts.md list them.
+            pub fn variables() -> Vec<Variable> {
+                let defaults = Self::default();
+                vec![$(Variable {
+                    name: $name,
+                    default: Show::show(&defaults.$field),
+                    accepted: variables!(@accepted $kind($($arg)*)),
+                    description: $description,
+                },)*]
+            }
+
+            fn read(&mut self, lookup: &dyn Fn(&str) -> Option<String>, errors: &mut Vec<String>) {
+                $(if let Some(raw) = lookup($name) {
+                    variables!(@read $kind($($arg)*), $name, raw, self.$field, errors);
+                })*
+            }
+
+            fn check_ranges(&self, errors: &mut Vec<String>) {
+                $(variables!(@range $kind($($arg)*), $name, self.$field, errors);)*
+            }
+        }
+    };
+    (@accepted number($min:literal, $max:literal)) => { concat!(stringify!($min), "-", stringify!($max)) };
+    (@accepted text($accepted:literal, $parse:path)) => { $accepted };
+    (@read number($min:literal, $max:literal), $name:literal, $raw:ident, $slot:expr, $errors:ident) => {
+        match $raw.trim().parse() {
+            Ok(value) => $slot = value,
+            Err(_) => $errors.push(format!(
+                "{}={:?}: expected a number {}",
+                $name, $raw, concat!(stringify!($min), "-", stringify!($max))
+            )),
+        }
+    };
+    (@read text($accepted:literal, $parse:path), $name:literal, $raw:ident, $slot:expr, $errors:ident) => {
+        match $parse($raw.trim()) {
+            Some(value) => $slot = value,
+            None => $errors.push(format!("{}={:?}: expected {}", $name, $raw, $accepted)),
+        }
+    };
+    (@range number($min:literal, $max:literal), $name:literal, $value:expr, $errors:ident) => {
+        if !$value.validate_range(Some($min), Some($max), None, None) {
+            $errors.push(format!(
+                "{}={}: must be between {} and {}",
+                $name, $value, stringify!($min), stringify!($max)
+            ));
+        }
+    };
+    (@range text($accepted:literal, $parse:path), $name:literal, $value:expr, $errors:ident) => {};
+}
+
+variables! {
+    "LISTEN_ADDR" listen_addr: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+        text("an IP address", parse_ip), "Address to listen on (127.0.0.1: this machine only).";
+    "PORT" port: u16 = 8080, number(0, 65535), "Port to listen on (0: any free port).";
+    "UPSTREAM_URL" upstream_url: Option<Url> = None, text("an http(s) URL", parse_url),
+        "Base URL of the document upstream; unset: the in-process stand-in (if built in).";
+    "REQUEST_TIMEOUT_MS" request_timeout_ms: u64 = 3000, number(100, 60000),
+        "Deadline for a whole document request, retries included.";
+    "MAX_IN_FLIGHT" max_in_flight: u32 = 512, number(1, 100000),
+        "Document requests served at once; more are shed with 503.";
+    "SHUTDOWN_GRACE_MS" shutdown_grace_ms: u64 = 10000, number(0, 300000),
+        "How long in-flight requests may finish after SIGTERM.";
+    "CLIENT_IDLE_TIMEOUT_MS" client_idle_timeout_ms: u64 = 65000, number(1000, 600000),
+        "Close a client connection without a complete request head after this long (above the 60 s of ingress-nginx and AWS ALB).";
+    "UPSTREAM_CONNECT_TIMEOUT_MS" upstream_connect_timeout_ms: u64 = 250, number(10, 10000),
+        "Timeout for opening an upstream connection.";
+    "UPSTREAM_ATTEMPT_TIMEOUT_MS" upstream_attempt_timeout_ms: u64 = 1000, number(10, 30000),
+        "Timeout for one upstream attempt, headers to verdict.";
+    "UPSTREAM_MAX_ATTEMPTS" upstream_max_attempts: u32 = 4, number(1, 10),
+        "Attempts per request, the first included.";
+    "RETRY_BACKOFF_BASE_MS" retry_backoff_base_ms: u64 = 10, number(1, 10000),
+        "First backoff bound after an overload signal (full jitter, doubling).";
+    "RETRY_BACKOFF_MAX_MS" retry_backoff_max_ms: u64 = 200, number(1, 30000),
+        "Largest backoff bound.";
+    "RETRY_BUDGET_RATIO" retry_budget_ratio: f64 = 0.2, number(0.0, 1.0),
+        "Retries allowed per request on average (plus a reserve of 100).";
+    "UPSTREAM_MAX_BODY_BYTES" upstream_max_body_bytes: u64 = 2097152, number(1024, 104857600),
+        "Largest upstream body accepted.";
+    "THROTTLE_K" throttle_k: f64 = 2.0, number(1.0, 10.0),
+        "Adaptive throttle: attempts allowed per accepted one before attempts are refused locally.";
+    "THROTTLE_WINDOW_MS" throttle_window_ms: u64 = 10000, number(100, 600000),
+        "Adaptive throttle: the trailing window its counts cover.";
+    "THROTTLE_MIN_REQUESTS" throttle_min_requests: u32 = 20, number(0, 1000000),
+        "Adaptive throttle: no attempt is refused while the window holds fewer requests.";
+    "UPSTREAM_CONCURRENCY_MAX" upstream_concurrency_max: u32 = 1024, number(1, 100000),
+        "Hard ceiling on upstream attempts at once (the adaptive limit stays below it).";
+    "VALIDATION_CACHE_BYTES" validation_cache_bytes: u64 = 4194304, number(0, 1073741824),
+        "Bytes of bodies whose verdicts are remembered (0: off).";
+    "PNG_MAX_DECODED_BYTES" png_max_decoded_bytes: u64 = 67108864, number(1048576, 4294967296),
+        "A PNG whose IHDR implies more decoded bytes is refused before inflating.";
+    "PDF_MAX_INFLATE_RATIO" pdf_max_inflate_ratio: u32 = 100, number(1, 10000),
+        "A PDF's streams may inflate to at most this many times the file's size.";
+    "LOG_LEVEL" log_level: String = "info".to_owned(), text("a tracing filter", parse_text),
+        "Log filter (e.g. info, debug, document_proxy=debug).";
+    "ENVIRONMENT" environment: String = "local".to_owned(), text("[a-z0-9-]{1,32}", parse_text),
+        "Environment label on log lines pushed to Loki.";
+    "LOKI_URL" loki_url: Option<Url> = None, text("an http(s) URL", parse_url),
+        "Loki push endpoint base; unset: logs go to stdout only.";
+    "LOKI_QUEUE_CAPACITY" loki_queue_capacity: u32 = 10000, number(1, 1000000),
+        "Log lines queued for Loki before new ones are dropped (and counted).";
+}
+
+/// How a default reads in `--help` and the docs.
+trait Show {
+    fn show(&self) -> String;
+}
+
+macro_rules! show_display {
+    ($($ty:ty),*) => { $(impl Show for $ty { fn show(&self) -> String { self.to_string() } })* };
+}
+show_display!(u16, u32, u64, f64, String, IpAddr);
+
+impl Show for Option<Url> {
+    fn show(&self) -> String {
+        self.as_ref()
+            .map_or_else(|| "(unset)".to_owned(), Url::to_string)
     }
 }
 
-fn label_value(value: &str) -> Result<(), validator::ValidationError> {
-    let ok = value
-        .bytes()
-        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
-    ok.then_some(()).ok_or_else(|| {
-        validator::ValidationError::new("label").with_message("expected [a-z0-9-]{1,32}".into())
-    })
+fn parse_ip(raw: &str) -> Option<IpAddr> {
+    raw.parse().ok()
+}
+
+fn parse_text(raw: &str) -> Option<String> {
+    Some(raw.to_owned())
+}
+
+/// An http(s) URL with a host; empty means unset.
+fn parse_url(raw: &str) -> Option<Option<Url>> {
+    if raw.is_empty() {
+        return Some(None);
+    }
+    Url::parse(raw)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.has_host())
+        .map(Some)
 }
 
 /// Every problem found in the environment, one line each.
@@ -125,98 +202,21 @@ impl Config {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let mut errors = Vec::new();
         let mut config = Self::default();
-        let mut reader = Reader {
-            lookup: &lookup,
-            errors: &mut errors,
-        };
-        reader.read("PORT", &mut config.port, "a port number 0-65535");
-        reader.read_url("UPSTREAM_URL", &mut config.upstream_url);
-        reader.read_url("LOKI_URL", &mut config.loki_url);
-        reader.read("LOG_LEVEL", &mut config.log_level, "a tracing filter");
-        reader.read("ENVIRONMENT", &mut config.environment, "[a-z0-9-]{1,32}");
-        let number = "a number";
-        reader.read("REQUEST_TIMEOUT_MS", &mut config.request_timeout_ms, number);
-        reader.read(
-            "UPSTREAM_CONNECT_TIMEOUT_MS",
-            &mut config.upstream_connect_timeout_ms,
-            number,
-        );
-        reader.read(
-            "UPSTREAM_ATTEMPT_TIMEOUT_MS",
-            &mut config.upstream_attempt_timeout_ms,
-            number,
-        );
-        reader.read(
-            "UPSTREAM_MAX_ATTEMPTS",
-            &mut config.upstream_max_attempts,
-            number,
-        );
-        reader.read(
-            "RETRY_BACKOFF_BASE_MS",
-            &mut config.retry_backoff_base_ms,
-            number,
-        );
-        reader.read(
-            "RETRY_BACKOFF_MAX_MS",
-            &mut config.retry_backoff_max_ms,
-            number,
-        );
-        reader.read("RETRY_BUDGET_RATIO", &mut config.retry_budget_ratio, number);
-        reader.read(
-            "UPSTREAM_MAX_BODY_BYTES",
-            &mut config.upstream_max_body_bytes,
-            number,
-        );
-        reader.read(
-            "CIRCUIT_FAILURE_RATE",
-            &mut config.circuit_failure_rate,
-            number,
-        );
-        reader.read(
-            "CIRCUIT_MIN_REQUESTS",
-            &mut config.circuit_min_requests,
-            number,
-        );
-        reader.read("CIRCUIT_WINDOW_MS", &mut config.circuit_window_ms, number);
-        reader.read("CIRCUIT_OPEN_MS", &mut config.circuit_open_ms, number);
-        reader.read(
-            "UPSTREAM_CONCURRENCY_PER_CORE",
-            &mut config.upstream_concurrency_per_core,
-            number,
-        );
-        reader.read("MAX_IN_FLIGHT", &mut config.max_in_flight, number);
-        reader.read("SHUTDOWN_GRACE_MS", &mut config.shutdown_grace_ms, number);
-        reader.read(
-            "CLIENT_IDLE_TIMEOUT_MS",
-            &mut config.client_idle_timeout_ms,
-            number,
-        );
-        reader.read(
-            "VALIDATION_CACHE_BYTES",
-            &mut config.validation_cache_bytes,
-            number,
-        );
-        reader.read(
-            "LOKI_QUEUE_CAPACITY",
-            &mut config.loki_queue_capacity,
-            number,
-        );
-        match config.check() {
-            Ok(()) if errors.is_empty() => Ok(config),
-            Ok(()) => Err(ConfigError(errors)),
-            Err(more) => {
-                errors.extend(more.0);
-                Err(ConfigError(errors))
-            }
+        config.read(&lookup, &mut errors);
+        if let Err(more) = config.check() {
+            errors.extend(more.0);
+        }
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError(errors))
         }
     }
 
     /// Range and consistency checks; also run on configurations built in code (tests).
     pub fn check(&self) -> Result<(), ConfigError> {
-        let mut errors = match self.validate() {
-            Ok(()) => Vec::new(),
-            Err(found) => describe(&found),
-        };
+        let mut errors = Vec::new();
+        self.check_ranges(&mut errors);
         if self.retry_backoff_max_ms < self.retry_backoff_base_ms {
             errors.push(format!(
                 "RETRY_BACKOFF_MAX_MS={}: must be at least RETRY_BACKOFF_BASE_MS={}",
@@ -229,6 +229,13 @@ impl Config {
                 self.log_level
             ));
         }
+        let label = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-';
+        if !(1..=32).contains(&self.environment.len()) || !self.environment.bytes().all(label) {
+            errors.push(format!(
+                "ENVIRONMENT={:?}: expected [a-z0-9-]{{1,32}}",
+                self.environment
+            ));
+        }
         if errors.is_empty() {
             Ok(())
         } else {
@@ -236,147 +243,74 @@ impl Config {
         }
     }
 
-    pub fn request_timeout(&self) -> Duration {
-        Duration::from_millis(self.request_timeout_ms)
-    }
-
-    pub fn shutdown_grace(&self) -> Duration {
-        Duration::from_millis(self.shutdown_grace_ms)
-    }
-
-    pub fn client_idle_timeout(&self) -> Duration {
-        Duration::from_millis(self.client_idle_timeout_ms)
-    }
-}
-
-/// Turns validator's field errors into `VARIABLE=value: must be between min and max` lines.
-fn describe(found: &ValidationErrors) -> Vec<String> {
-    let mut lines: Vec<String> = found
-        .field_errors()
-        .into_iter()
-        .flat_map(|(field, errors)| {
-            let var = field.to_uppercase();
-            errors.iter().map(move |error| {
-                let param = |name: &str| error.params.get(name).map(|v| v.to_string());
-                let value = param("value").unwrap_or_default();
-                match (param("min"), param("max"), &error.message) {
-                    (Some(min), Some(max), _) => {
-                        format!("{var}={value}: must be between {min} and {max}")
-                    }
-                    (_, _, Some(message)) => format!("{var}={value}: {message}"),
-                    _ => format!("{var}={value}: invalid ({})", error.code),
-                }
-            })
-        })
-        .collect();
-    lines.sort();
-    lines
-}
-
-struct Reader<'a, F> {
-    lookup: &'a F,
-    errors: &'a mut Vec<String>,
-}
-
-impl<F: Fn(&str) -> Option<String>> Reader<'_, F> {
-    fn read<T: FromStr>(&mut self, var: &str, slot: &mut T, expected: &str) {
-        let Some(raw) = (self.lookup)(var) else {
-            return;
-        };
-        match raw.trim().parse() {
-            Ok(value) => *slot = value,
-            Err(_) => self
-                .errors
-                .push(format!("{var}={raw:?}: expected {expected}")),
+    pub fn server(&self) -> ServerSettings {
+        ServerSettings {
+            listen: SocketAddr::new(self.listen_addr, self.port),
+            request_timeout: ms(self.request_timeout_ms),
+            max_in_flight: self.max_in_flight as usize,
+            idle_timeout: ms(self.client_idle_timeout_ms),
+            grace: ms(self.shutdown_grace_ms),
         }
     }
 
-    fn read_url(&mut self, var: &str, slot: &mut Option<Url>) {
-        let Some(raw) = (self.lookup)(var).filter(|raw| !raw.trim().is_empty()) else {
-            return;
-        };
-        match Url::parse(raw.trim()) {
-            Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => {
-                *slot = Some(url)
-            }
-            _ => self
-                .errors
-                .push(format!("{var}={raw:?}: expected an http(s) URL")),
+    /// The upstream client's settings, for the upstream at `url` (`UPSTREAM_URL`, or the
+    /// stand-in started in its place).
+    pub fn upstream(&self, url: Url) -> UpstreamSettings {
+        UpstreamSettings {
+            url,
+            connect_timeout: ms(self.upstream_connect_timeout_ms),
+            attempt_timeout: ms(self.upstream_attempt_timeout_ms),
+            max_attempts: self.upstream_max_attempts,
+            backoff_base: ms(self.retry_backoff_base_ms),
+            backoff_max: ms(self.retry_backoff_max_ms),
+            retry_budget_ratio: self.retry_budget_ratio,
+            max_body_bytes: self.upstream_max_body_bytes,
+            throttle: ThrottleSettings {
+                k: self.throttle_k,
+                window: ms(self.throttle_window_ms),
+                min_requests: u64::from(self.throttle_min_requests),
+            },
+            concurrency_max: self.upstream_concurrency_max as usize,
+            validation_cache_bytes: usize::try_from(self.validation_cache_bytes)
+                .unwrap_or(usize::MAX),
+            limits: document_validate::Limits {
+                png_max_decoded_bytes: self.png_max_decoded_bytes,
+                pdf_max_inflate_ratio: self.pdf_max_inflate_ratio,
+            },
         }
     }
+
+    pub fn telemetry(&self) -> TelemetrySettings {
+        TelemetrySettings {
+            log_level: self.log_level.clone(),
+            environment: self.environment.clone(),
+            loki_url: self.loki_url.clone(),
+            loki_queue_capacity: self.loki_queue_capacity as usize,
+        }
+    }
+}
+
+fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
+}
+
+/// `--help`: what the binary does and every variable it reads.
+pub fn usage() -> String {
+    let mut text = format!(
+        "document-proxy {}\n\
+         Serves GET /<id> with a PDF or PNG from the upstream, never a corrupt one.\n\n\
+         Usage: document-proxy [--help | --version]\n\n\
+         Configured by environment variables (default; accepted values):\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    for var in Config::variables() {
+        text.push_str(&format!(
+            "  {:<28} {} (default {}; {})\n",
+            var.name, var.description, var.default, var.accepted
+        ));
+    }
+    text
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn from(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let env: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        Config::from_lookup(|var| env.get(var).cloned())
-    }
-
-    #[test]
-    fn defaults_are_valid() {
-        let config = from(&[]).expect("defaults");
-        assert_eq!(config.port, 8080);
-        assert!(config.upstream_url.is_none());
-    }
-
-    #[test]
-    fn values_are_read() {
-        let config = from(&[
-            ("PORT", "9000"),
-            ("UPSTREAM_URL", "http://upstream:3000"),
-            ("RETRY_BUDGET_RATIO", "0.1"),
-        ])
-        .expect("valid");
-        assert_eq!(config.port, 9000);
-        assert_eq!(
-            config.upstream_url.expect("set").as_str(),
-            "http://upstream:3000/"
-        );
-        assert_eq!(config.retry_budget_ratio, 0.1);
-    }
-
-    #[test]
-    fn every_bad_value_is_named_with_its_accepted_range() {
-        let err = from(&[
-            ("PORT", "eighty"),
-            ("REQUEST_TIMEOUT_MS", "5"),
-            ("RETRY_BUDGET_RATIO", "1.5"),
-            ("UPSTREAM_URL", "ftp://x"),
-            ("LOG_LEVEL", "loud=[["),
-            ("ENVIRONMENT", "Prod"),
-        ])
-        .expect_err("invalid");
-        let text = err.to_string();
-        for expected in [
-            "PORT=\"eighty\": expected a port number 0-65535",
-            "REQUEST_TIMEOUT_MS=5: must be between 100 and 60000",
-            "RETRY_BUDGET_RATIO=1.5: must be between 0.0 and 1.0",
-            "UPSTREAM_URL=\"ftp://x\": expected an http(s) URL",
-            "LOG_LEVEL=",
-            "ENVIRONMENT=",
-        ] {
-            assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
-        }
-        assert_eq!(err.0.len(), 6, "{text}");
-    }
-
-    #[test]
-    fn backoff_bounds_must_be_ordered() {
-        let err = from(&[
-            ("RETRY_BACKOFF_BASE_MS", "500"),
-            ("RETRY_BACKOFF_MAX_MS", "100"),
-        ])
-        .expect_err("max below base");
-        assert!(
-            err.to_string().contains("RETRY_BACKOFF_MAX_MS=100"),
-            "{err}"
-        );
-    }
-}
+mod tests;

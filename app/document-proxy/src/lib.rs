@@ -1,7 +1,7 @@
 //! `document-proxy`: answers `GET /<id>` with a document from the `dummy-pdf-or-png` upstream,
 //! validated structurally so that a corrupt document is never passed on, and fails safe under a
-//! struggling upstream (retries within a budget, circuit breaker), load (shedding) and shutdown
-//! (draining).
+//! struggling upstream (retries by failure class within a budget, adaptive throttling and
+//! concurrency), load (shedding) and shutdown (draining).
 
 pub mod api;
 pub mod config;

@@ -1,21 +1,36 @@
-//! Entry point: read the environment, build, serve until SIGTERM/SIGINT, exit 0 after draining.
+//! Entry point: answer `--help`/`--version`, or read the environment, build, serve until
+//! SIGTERM/SIGINT, and exit 0 after draining.
 
-use document_proxy::{Application, Config};
+use document_proxy::{Application, Config, config};
 use std::process::ExitCode;
 
 /// jemalloc rather than the C library's malloc: per document the service allocates and frees
-/// buffers of tens of kilobytes (bodies in several chunks, hyper's read buffers), which glibc's
-/// malloc serves from its general bins (`malloc_consolidate`, `unlink_chunk`: about 8% of the
-/// service's CPU samples). Measured against glibc in 9 alternating pairs: more req/s in 8, user
-/// CPU per request lower in all 9, peak RSS 54 -> 60 MiB at 256 connections (the bound is 64).
-/// The image ships this same glibc build (app/Dockerfile). Its one setting (one arena) is built in
-/// from `.cargo/config.toml`, which the image build reads too. README "Benchmark" has the figures.
+/// buffers of tens of kilobytes, which glibc's malloc serves from its general bins at a higher CPU
+/// cost per request. The image ships this same glibc build (app/Dockerfile); its one setting (one
+/// arena) is built in from `.cargo/config.toml`. docs/benchmarks.md has the figures.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// The main runtime only starts things and waits: requests are served on `server`'s own threads.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
+    match std::env::args().nth(1).as_deref() {
+        None => {}
+        Some("--help" | "-h") => {
+            print!("{}", config::usage());
+            return ExitCode::SUCCESS;
+        }
+        Some("--version" | "-V") => {
+            println!("document-proxy {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => {
+            eprintln!(
+                "document-proxy: unknown argument {other:?}: it takes no arguments, only environment variables (see --help)"
+            );
+            return ExitCode::from(2);
+        }
+    }
     let config = match Config::from_env() {
         Ok(config) => config,
         Err(err) => {

@@ -1,7 +1,8 @@
 //! Serving: one thread per core, each with its own single-threaded tokio runtime, running
 //! hyper's HTTP/1.1 driver around the poem endpoint. One acceptor hands each new connection to the
 //! thread with the fewest open ones. A request is served start to finish on one thread, upstream
-//! connection included (see [`worker`]), so no request wakes another thread.
+//! connection included: each request carries its [`ServingThread`] in its extensions, for the
+//! handler to pass on, so no request wakes another thread.
 //!
 //! Why not `poem::Server` on the multi-threaded runtime: its connection wrapper
 //! (`poem::listener::BoxIo`) puts every socket behind `tokio::io::split` (a lock on each read and
@@ -9,8 +10,8 @@
 //! largest document per connection; and work stealing between two workers cost a fifth of the
 //! samples in kernel wake-ups. Why one acceptor instead of every thread accepting: whichever
 //! thread woke first took the connection, and 256 connections opened at once split about 2:1,
-//! leaving one core saturated while the other idled. The README "Benchmark" section has the
-//! figures. Routing, extractors, OpenAPI and middleware stay poem's.
+//! leaving one core saturated while the other idled (docs/benchmarks.md has the figures).
+//! Routing, extractors, OpenAPI and middleware stay poem's.
 
 use crate::shutdown::ShutdownSignal;
 use http::uri::Scheme;
@@ -21,7 +22,6 @@ use hyper_util::server::graceful::GracefulShutdown;
 use poem::endpoint::BoxEndpoint;
 use poem::web::{LocalAddr, RemoteAddr};
 use poem::{Addr, Endpoint};
-use std::cell::Cell;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -35,14 +35,24 @@ type ResponseBody = http_body_util::combinators::BoxBody<bytes::Bytes, std::io::
 /// After an accept error (typically EMFILE), pause instead of spinning on the listener.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
-thread_local! {
-    static WORKER: Cell<usize> = const { Cell::new(0) };
-}
+/// The serving thread a request runs on, in every request's extensions: per-thread resources
+/// (upstream connections, concurrency limits) are picked by it, without locks or wake-ups across
+/// threads.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServingThread(pub usize);
 
-/// The serving thread this code runs on (0 outside them), so per-thread resources such as the
-/// upstream connection pool can be picked without locks or cross-thread wake-ups.
-pub fn worker() -> usize {
-    WORKER.get()
+/// Where and how the service serves.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    pub listen: SocketAddr,
+    /// Deadline of a document request, retries included.
+    pub request_timeout: Duration,
+    /// Document requests served at once; more are shed.
+    pub max_in_flight: usize,
+    /// How long a connection may go without a complete request head.
+    pub idle_timeout: Duration,
+    /// How long in-flight requests may take once shutdown starts.
+    pub grace: Duration,
 }
 
 /// How many serving threads: one per core this process may use (cgroup CPU limits included).
@@ -139,8 +149,8 @@ pub async fn run(
         std::thread::Builder::new()
             .name(format!("serve-{index}"))
             .spawn(move || {
-                WORKER.set(index);
-                runtime.block_on(serve(connections, endpoint, local, timeouts));
+                let thread = ServingThread(index);
+                runtime.block_on(serve(thread, connections, endpoint, local, timeouts));
                 // Connections cut off after the grace period are dropped with the runtime.
                 runtime.shutdown_timeout(Duration::from_secs(1));
                 let _ = done.send(());
@@ -203,6 +213,7 @@ async fn accept(
 
 /// One serving thread: runs the connections it is handed until the acceptor stops, then drains.
 async fn serve(
+    thread: ServingThread,
     mut connections: mpsc::UnboundedReceiver<Accepted>,
     endpoint: Arc<BoxEndpoint<'static>>,
     local: LocalAddr,
@@ -229,12 +240,13 @@ async fn serve(
         let (endpoint, local) = (Arc::clone(&endpoint), local.clone());
         let service = hyper::service::service_fn(move |request: http::Request<Incoming>| {
             let endpoint = Arc::clone(&endpoint);
-            let request = poem::Request::from((
+            let mut request = poem::Request::from((
                 request,
                 local.clone(),
                 RemoteAddr(Addr::SocketAddr(remote)),
                 Scheme::HTTP,
             ));
+            request.extensions_mut().insert(thread);
             async move {
                 let response = endpoint.get_response(request).await;
                 Ok::<_, Infallible>(http::Response::<ResponseBody>::from(response))
@@ -266,9 +278,12 @@ mod tests {
     async fn new_connections_go_to_the_thread_with_the_fewest_open_ones() {
         let listener = Listener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
         let url = format!("http://{}/", listener.local_addr());
-        let which_thread = poem::endpoint::make_sync(|_| worker().to_string())
-            .map_to_response()
-            .boxed();
+        let which_thread = poem::endpoint::make_sync(|request| {
+            let thread = request.extensions().get::<ServingThread>().copied();
+            thread.unwrap_or_default().0.to_string()
+        })
+        .map_to_response()
+        .boxed();
         let (shutdown, signal) = Shutdown::new();
         let timeouts = Timeouts {
             idle: Duration::from_secs(10),

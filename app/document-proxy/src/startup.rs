@@ -20,8 +20,11 @@ use tokio::sync::Semaphore;
 pub enum StartError {
     #[error("invalid configuration:\n{0}")]
     Config(#[from] ConfigError),
-    #[error("cannot listen on port {port}: {source}")]
-    Bind { port: u16, source: std::io::Error },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot start the HTTP client: {0}")]
     Client(#[from] reqwest::Error),
     #[error("UPSTREAM_URL is required: this build has no embedded stand-in upstream")]
@@ -34,7 +37,7 @@ pub struct Application {
     listener: server::Listener,
     threads: usize,
     app: poem::endpoint::BoxEndpoint<'static>,
-    config: Config,
+    timeouts: server::Timeouts,
     shutdown: Shutdown,
     signal: ShutdownSignal,
     loki: Option<LokiFlush>,
@@ -54,21 +57,23 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         config.check()?;
         let metrics = Metrics::new();
-        let loki = telemetry::init_logging(&config, &metrics);
+        let loki = telemetry::init_logging(&config.telemetry(), &metrics);
         let (upstream_url, stand_in) = upstream_url(&config).await?;
         #[cfg(not(feature = "embedded-upstream"))]
         let _: Option<()> = stand_in;
+        let settings = config.server();
         let threads = server::threads();
-        let upstream = Upstream::new(&upstream_url, &config, threads, metrics.clone())?;
+        let upstream = Upstream::new(config.upstream(upstream_url), threads, metrics.clone())?;
         let (shutdown, signal) = Shutdown::new();
         let api = DocumentApi {
             upstream: Arc::new(upstream),
-            in_flight: Arc::new(Semaphore::new(config.max_in_flight as usize)),
-            request_timeout: config.request_timeout(),
+            in_flight: Arc::new(Semaphore::new(settings.max_in_flight)),
+            request_timeout: settings.request_timeout,
             metrics: metrics.clone(),
             shutdown: signal.clone(),
         };
         let shortcut_api = api.clone();
+        let upstream_url = api.upstream.url().clone();
         let service = OpenApiService::new(api, "document-proxy", env!("CARGO_PKG_VERSION"))
             .description("Serves PDF and PNG documents from the dummy-pdf-or-png upstream, never a corrupt one.");
         let router = Route::new()
@@ -82,19 +87,21 @@ impl Application {
         }
         .with(Observe { metrics })
         .boxed();
-        let bind_error = |source| StartError::Bind {
-            port: config.port,
-            source,
-        };
-        let listener = server::Listener::bind(SocketAddr::from(([0, 0, 0, 0], config.port)))
-            .map_err(bind_error)?;
+        let listener =
+            server::Listener::bind(settings.listen).map_err(|source| StartError::Bind {
+                addr: settings.listen,
+                source,
+            })?;
         let addr = listener.local_addr();
         tracing::info!(%addr, threads, upstream = %upstream_url, "document-proxy ready");
         Ok(Self {
             listener,
             threads,
             app,
-            config,
+            timeouts: server::Timeouts {
+                idle: settings.idle_timeout,
+                grace: settings.grace,
+            },
             shutdown,
             signal,
             loki,
@@ -115,12 +122,14 @@ impl Application {
     /// Serves until shutdown is triggered: readiness turns 503 at once, the listener closes, and
     /// in-flight requests get up to the grace period to finish. Then the log queue is flushed.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let timeouts = server::Timeouts {
-            idle: self.config.client_idle_timeout(),
-            grace: self.config.shutdown_grace(),
-        };
-        let served =
-            server::run(self.listener, self.threads, self.app, self.signal, timeouts).await;
+        let served = server::run(
+            self.listener,
+            self.threads,
+            self.app,
+            self.signal,
+            self.timeouts,
+        )
+        .await;
         tracing::info!("stopped serving");
         if let Some(loki) = self.loki {
             loki.flush().await;

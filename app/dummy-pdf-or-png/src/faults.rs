@@ -16,6 +16,8 @@ pub struct Faults {
     pub wrong_type_rate: f64,
     pub oversize_rate: f64,
     pub corrupt_rate: f64,
+    /// Share sent as a decompression bomb (half PNG, half PDF), distinct every time.
+    pub bomb_rate: f64,
 }
 
 impl Default for Faults {
@@ -47,7 +49,7 @@ enum Knob {
 }
 
 /// (environment variable, request header, knob): one table so both stay in step.
-const KNOBS: [(&str, &str, Knob); 9] = [
+const KNOBS: [(&str, &str, Knob); 10] = [
     ("FAULT_LATENCY_MS", "x-fault-latency-ms", Knob::Latency),
     (
         "FAULT_ERROR_RATE",
@@ -89,7 +91,27 @@ const KNOBS: [(&str, &str, Knob); 9] = [
         "x-corrupt-rate",
         Knob::Rate(|f| &mut f.corrupt_rate),
     ),
+    ("BOMB_RATE", "x-bomb-rate", Knob::Rate(|f| &mut f.bomb_rate)),
 ];
+
+/// What each knob means, for `--help`, in the order of the table above.
+pub const KNOB_HELP: [&str; 10] = [
+    "delay before answering, in ms (0-600000)",
+    "share answered 503",
+    "share whose connection is closed without an answer",
+    "share never answered",
+    "share whose body trickles (1 KiB per 100 ms)",
+    "share whose body stops short of Content-Length",
+    "share sent with the other document's Content-Type",
+    "share sent as a 64 MiB body",
+    "share sent as a corrupt PDF",
+    "share sent as a decompression bomb (about 2 GB inflated), distinct every time",
+];
+
+/// The environment variables the knobs are read from, in table order.
+pub fn knob_variables() -> impl Iterator<Item = &'static str> {
+    KNOBS.iter().map(|(var, _, _)| *var)
+}
 
 impl Faults {
     /// Every document sound, no faults.
@@ -104,6 +126,7 @@ impl Faults {
             wrong_type_rate: 0.0,
             oversize_rate: 0.0,
             corrupt_rate: 0.0,
+            bomb_rate: 0.0,
         }
     }
 

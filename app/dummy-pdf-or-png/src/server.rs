@@ -25,6 +25,10 @@ use tokio::task::JoinSet;
 
 type Body = BoxBody<Bytes, io::Error>;
 
+/// Response header with the requests the stand-in has seen so far (this one included): how
+/// `scripts/bench` measures the load a proxy puts on its upstream.
+pub const REQUESTS_SEEN: &str = "x-stand-in-requests";
+
 /// Size of the body sent by the oversize fault, streamed so the stand-in never holds it.
 pub const OVERSIZE_BYTES: u64 = 64 * 1024 * 1024;
 const TRICKLE_CHUNK: usize = 1024;
@@ -177,7 +181,11 @@ async fn handle(state: Arc<State>, req: Request<Incoming>) -> Result<Response<Bo
     if roll(faults.error_rate) {
         return Ok(plain(StatusCode::SERVICE_UNAVAILABLE, "injected failure\n"));
     }
-    let document = pick_document(&state, roll(faults.corrupt_rate));
+    let document = if roll(faults.bomb_rate) {
+        bomb()
+    } else {
+        pick_document(&state, roll(faults.corrupt_rate))
+    };
     let content_type = if roll(faults.wrong_type_rate) {
         match document.content_type {
             "image/png" => "application/pdf",
@@ -231,6 +239,23 @@ fn pick_document(state: &State, corrupt: bool) -> Document {
     }
 }
 
+/// A decompression bomb, PNG or PDF at even odds, with bytes never sent before (no verdict cache
+/// can help with it).
+fn bomb() -> Document {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let library = Library::get();
+    let (bomb, kind) = if rand::rng().random_bool(0.5) {
+        (&library.bomb_png, Kind::Png)
+    } else {
+        (&library.bomb_pdf, Kind::Pdf)
+    };
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    Document {
+        body: Bytes::from(documents::distinct(&bomb.body, kind, n)),
+        ..bomb.clone()
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Delivery {
     Whole,
@@ -250,6 +275,7 @@ fn serve(
     let mut builder = Response::builder()
         .header(header::CONTENT_TYPE, content_type)
         .header(header::LAST_MODIFIED, state.last_modified.clone())
+        .header(REQUESTS_SEEN, state.served.load(Ordering::Relaxed))
         .header(header::ACCEPT_RANGES, "bytes");
     if not_modified_since(headers, state.modified_at) {
         return builder

@@ -6,10 +6,12 @@ pub mod middleware;
 pub mod problem;
 pub mod shortcut;
 
+use crate::server::ServingThread;
 use crate::shutdown::ShutdownSignal;
 use crate::telemetry::Metrics;
 use crate::upstream::{Document, Upstream};
 use poem::http::{Extensions, HeaderMap, HeaderValue, StatusCode, Version, header};
+use poem::web::Data;
 use poem::{IntoResponse, Response, ResponseParts};
 use poem_openapi::param::Path;
 use poem_openapi::payload::PlainText;
@@ -66,7 +68,7 @@ impl DocumentApi {
 
     /// Readiness: 503 as soon as shutdown starts, so traffic drains before the process stops.
     /// It does not follow the upstream on purpose: the upstream is shared by every replica, so
-    /// taking all of them out of rotation would turn the breaker's fast, explained 503s (with
+    /// taking all of them out of rotation would turn the throttle's fast, explained 503s (with
     /// Retry-After) into connection errors, and would not help the upstream recover.
     #[oai(path = "/readyz", method = "get")]
     async fn readyz(&self) -> Health {
@@ -88,6 +90,7 @@ impl DocumentApi {
     #[oai(path = "/:id", method = "get")]
     pub async fn document(
         &self,
+        thread: Data<&ServingThread>,
         /// Any positive integer.
         #[oai(validator(minimum(value = "1")))]
         id: Path<u64>,
@@ -100,7 +103,8 @@ impl DocumentApi {
             });
         };
         let deadline = Instant::now() + self.request_timeout;
-        let fetched = tokio::time::timeout_at(deadline, self.upstream.fetch(id.0, deadline)).await;
+        let fetched =
+            tokio::time::timeout_at(deadline, self.upstream.fetch(*thread.0, id.0, deadline)).await;
         let document = match fetched {
             Ok(Ok(document)) => document,
             Ok(Err(err)) => {
@@ -215,12 +219,13 @@ mod tests {
         let config = Config::default();
         let metrics = Metrics::new();
         let unreachable = "http://127.0.0.1:9".parse().expect("url");
-        let upstream = Upstream::new(&unreachable, &config, 1, metrics.clone()).expect("client");
+        let upstream =
+            Upstream::new(config.upstream(unreachable), 1, metrics.clone()).expect("client");
         let (shutdown, signal) = Shutdown::new();
         let api = DocumentApi {
             upstream: Arc::new(upstream),
             in_flight: Arc::new(Semaphore::new(1)),
-            request_timeout: config.request_timeout(),
+            request_timeout: config.server().request_timeout,
             metrics,
             shutdown: signal,
         };

@@ -68,7 +68,7 @@ impl ApiError {
         ),
         (
             503,
-            "Overloaded, shutting down, or the upstream circuit is open; see Retry-After.",
+            "Overloaded, shutting down, or the upstream is overloaded and attempts are throttled; see Retry-After.",
         ),
         (
             504,
@@ -110,8 +110,8 @@ impl ApiError {
 impl From<UpstreamError> for ApiError {
     fn from(err: UpstreamError) -> Self {
         match err {
-            UpstreamError::CircuitOpen { retry_after } => Self::Unavailable {
-                detail: "the upstream is failing; requests are refused until it recovers",
+            UpstreamError::Throttled { retry_after } => Self::Unavailable {
+                detail: "the upstream is overloaded; attempts are refused locally until it recovers",
                 retry_after,
             },
             UpstreamError::Failed { .. } => Self::BadGateway,

@@ -4,11 +4,12 @@
 //!
 //! Why: the router's layers for this one route (the `/` nest rewriting the URI, the OpenAPI
 //! service's own router and query extraction, a boxed future at each step) cost about 10 µs of
-//! user CPU per document, a sixth of the service's; the README "Benchmark" section has the
-//! figures.
+//! user CPU per document, a sixth of the service's (docs/benchmarks.md).
 
 use super::DocumentApi;
+use crate::server::ServingThread;
 use poem::http::Method;
+use poem::web::Data;
 use poem::{Endpoint, IntoResponse, Request, Response, Result};
 use poem_openapi::param::Path;
 
@@ -23,13 +24,23 @@ impl<E: Endpoint> Endpoint for DocumentShortcut<E> {
 
     async fn call(&self, req: Request) -> Result<Self::Output> {
         match document_id(req.method(), req.uri().path()) {
-            Some(id) => Ok(match self.api.document(Path(id)).await {
-                Ok(document) => document.into_response(),
-                Err(err) => err.into_response(),
-            }),
+            Some(id) => Ok(
+                match self.api.document(Data(&thread(&req)), Path(id)).await {
+                    Ok(document) => document.into_response(),
+                    Err(err) => err.into_response(),
+                },
+            ),
             None => self.router.call(req).await.map(IntoResponse::into_response),
         }
     }
+}
+
+/// The serving thread `server` put in the request's extensions (0 outside `server`).
+fn thread(req: &Request) -> ServingThread {
+    req.extensions()
+        .get::<ServingThread>()
+        .copied()
+        .unwrap_or_default()
 }
 
 /// The id of a `GET /{id}` that the OpenAPI route would accept as it is: digits only, no leading

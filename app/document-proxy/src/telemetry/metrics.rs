@@ -4,15 +4,22 @@
 //! OpenTelemetry versions and label requests by full URL (unbounded cardinality).
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, MeterProvider, UpDownCounter};
+use opentelemetry::metrics::{
+    Counter, Histogram, Meter, MeterProvider, ObservableGauge, UpDownCounter,
+};
 use opentelemetry_sdk::metrics::SdkMeterProvider;
 use prometheus::{Encoder, Registry, TextEncoder};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Seconds; 0.3 is the latency SLO's threshold and must stay a bucket boundary.
 const LATENCY_BUCKETS: [f64; 14] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
+
+/// Rejection reasons the service adds to the validator's own (`Rejection::REASONS`).
+pub const REJECTION_REASONS: [&str; 1] = ["validator_panicked"];
 
 /// Where an upstream attempt ended; the `outcome` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,14 +57,6 @@ impl Outcome {
     }
 }
 
-/// Circuit breaker states as the gauge reports them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CircuitState {
-    Closed = 0,
-    HalfOpen = 1,
-    Open = 2,
-}
-
 /// A gauge raised by one for as long as this lives. A guard rather than a pair of calls: hyper
 /// drops a request's future when the client hangs up, and the gauge must come down all the same.
 #[derive(Debug)]
@@ -90,8 +89,13 @@ pub struct Metrics {
     documents_served: Counter<u64>,
     retries: Counter<u64>,
     retry_budget_exhausted: Counter<u64>,
-    circuit_state: Gauge<i64>,
-    circuit_rejections: Counter<u64>,
+    throttled: Counter<u64>,
+    validation_rejections: Counter<u64>,
+    /// Written by the throttle (`f64` bits) and the concurrency limits (their sum), read at each
+    /// scrape by the observable gauges kept alive here.
+    throttle_ratio: Arc<AtomicU64>,
+    concurrency_limit: Arc<AtomicI64>,
+    _gauges: Arc<(ObservableGauge<f64>, ObservableGauge<i64>)>,
     shed: Counter<u64>,
     log_events_dropped: Counter<u64>,
     cache_lookups: Counter<u64>,
@@ -134,6 +138,28 @@ impl Metrics {
                 .with_boundaries(LATENCY_BUCKETS.to_vec())
                 .build()
         };
+        let throttle_ratio = Arc::new(AtomicU64::new(0));
+        let concurrency_limit = Arc::new(AtomicI64::new(0));
+        let ratio = Arc::clone(&throttle_ratio);
+        let limit = Arc::clone(&concurrency_limit);
+        let gauges = (
+            meter
+                .f64_observable_gauge("document_proxy_upstream_throttle_ratio")
+                .with_description(
+                    "Probability that the adaptive throttle refuses an upstream attempt now (0: none refused).",
+                )
+                .with_callback(move |observer| {
+                    observer.observe(f64::from_bits(ratio.load(Ordering::Relaxed)), &[]);
+                })
+                .build(),
+            meter
+                .i64_observable_gauge("document_proxy_upstream_concurrency_limit")
+                .with_description(
+                    "Upstream attempts allowed at once by the adaptive concurrency limit (all serving threads).",
+                )
+                .with_callback(move |observer| observer.observe(limit.load(Ordering::Relaxed), &[]))
+                .build(),
+        );
         let counter = |name: &'static str, description: &'static str| {
             meter
                 .u64_counter(name)
@@ -143,6 +169,9 @@ impl Metrics {
         Self {
             registry,
             _provider: provider,
+            throttle_ratio,
+            concurrency_limit,
+            _gauges: Arc::new(gauges),
             request_duration: seconds(
                 "document_proxy_http_request_duration",
                 "HTTP requests by route pattern, method and status.",
@@ -154,7 +183,7 @@ impl Metrics {
             waiting_for_upstream: meter
                 .i64_up_down_counter("document_proxy_upstream_waiting")
                 .with_description(
-                    "Document requests waiting for an upstream slot (UPSTREAM_CONCURRENCY_PER_CORE in use).",
+                    "Document requests waiting for an upstream slot (the adaptive concurrency limit in use).",
                 )
                 .build(),
             upstream_attempts: counter(
@@ -177,13 +206,13 @@ impl Metrics {
                 "document_proxy_retry_budget_exhausted",
                 "Retries not made because the retry budget was spent.",
             ),
-            circuit_state: meter
-                .i64_gauge("document_proxy_circuit_breaker_state")
-                .with_description("Upstream circuit breaker: 0 closed, 1 half-open, 2 open.")
-                .build(),
-            circuit_rejections: counter(
-                "document_proxy_circuit_breaker_rejections",
-                "Requests answered 503 at once because the circuit was open.",
+            throttled: counter(
+                "document_proxy_upstream_throttled",
+                "Requests answered 503 at once because the adaptive throttle refused the attempt.",
+            ),
+            validation_rejections: counter(
+                "document_proxy_validation_rejections",
+                "Upstream documents refused by the validator, by reason.",
             ),
             shed: counter(
                 "document_proxy_requests_shed",
@@ -215,10 +244,17 @@ impl Metrics {
             self.cache_lookups
                 .add(0, &[KeyValue::new("result", result)]);
         }
+        for reason in REJECTION_REASONS
+            .iter()
+            .chain(document_validate::Rejection::REASONS)
+        {
+            self.validation_rejections
+                .add(0, &[KeyValue::new("reason", *reason)]);
+        }
         for counter in [
             &self.retries,
             &self.retry_budget_exhausted,
-            &self.circuit_rejections,
+            &self.throttled,
             &self.shed,
             &self.log_events_dropped,
         ] {
@@ -226,7 +262,6 @@ impl Metrics {
         }
         self.in_flight.add(0, &[]);
         self.waiting_for_upstream.add(0, &[]);
-        self.circuit_state(CircuitState::Closed);
     }
 
     /// Prometheus text exposition of everything registered.
@@ -284,12 +319,24 @@ impl Metrics {
         self.retry_budget_exhausted.add(1, &[]);
     }
 
-    pub fn circuit_state(&self, state: CircuitState) {
-        self.circuit_state.record(state as i64, &[]);
+    pub fn throttled(&self) {
+        self.throttled.add(1, &[]);
     }
 
-    pub fn circuit_rejection(&self) {
-        self.circuit_rejections.add(1, &[]);
+    /// `reason` is one of `document_validate::Rejection::REASONS` or [`REJECTION_REASONS`].
+    pub fn validation_rejected(&self, reason: &'static str) {
+        self.validation_rejections
+            .add(1, &[KeyValue::new("reason", reason)]);
+    }
+
+    /// Where the throttle keeps its current rejection probability (as `f64` bits) for the gauge.
+    pub fn throttle_ratio_cell(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.throttle_ratio)
+    }
+
+    /// Where the concurrency limits keep their sum for the gauge.
+    pub fn concurrency_limit_total(&self) -> Arc<AtomicI64> {
+        Arc::clone(&self.concurrency_limit)
     }
 
     pub fn shed(&self) {

@@ -5,9 +5,9 @@ pub mod loki;
 pub mod metrics;
 
 use crate::api::context;
-use crate::config::Config;
 use loki::{LogLine, LokiFlush, LokiSender};
-pub use metrics::{CircuitState, Metrics, Outcome, Raised};
+pub use metrics::{Metrics, Outcome, Raised};
+use reqwest::Url;
 use std::io::{self, Write};
 use std::time::SystemTime;
 use tracing::{Event, Level, Metadata, Subscriber};
@@ -16,14 +16,26 @@ use tracing_subscriber::fmt::format::{Format, Json, JsonFields, Writer};
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
 use tracing_subscriber::registry::LookupSpan;
 
+/// Where logs go and which.
+#[derive(Debug, Clone)]
+pub struct TelemetrySettings {
+    /// A tracing filter, checked by the configuration.
+    pub log_level: String,
+    /// The `environment` label of lines pushed to Loki.
+    pub environment: String,
+    /// `None`: logs go to stdout only.
+    pub loki_url: Option<Url>,
+    pub loki_queue_capacity: usize,
+}
+
 /// Installs the global subscriber. Returns the Loki flush handle when pushing, to be awaited at
 /// shutdown. A second call in one process (tests under `cargo test`) keeps the first subscriber.
-pub fn init_logging(config: &Config, metrics: &Metrics) -> Option<LokiFlush> {
-    let (loki, flush) = match &config.loki_url {
+pub fn init_logging(settings: &TelemetrySettings, metrics: &Metrics) -> Option<LokiFlush> {
+    let (loki, flush) = match &settings.loki_url {
         Some(url) => match loki::start(
             url,
-            &config.environment,
-            config.loki_queue_capacity as usize,
+            &settings.environment,
+            settings.loki_queue_capacity,
             metrics.clone(),
         ) {
             Ok((sender, flush)) => (Some(sender), Some(flush)),
@@ -36,7 +48,7 @@ pub fn init_logging(config: &Config, metrics: &Metrics) -> Option<LokiFlush> {
         },
         None => (None, None),
     };
-    let filter = EnvFilter::try_new(&config.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(&settings.log_level).unwrap_or_else(|_| EnvFilter::new("info"));
     let json = tracing_subscriber::fmt::format()
         .json()
         .flatten_event(true)

@@ -143,7 +143,8 @@ async fn a_cold_cache_under_concurrent_requests_validates_each_document_only_onc
         async move { app.get(&format!("/{id}")).await }
     });
     for response in futures_util::future::join_all(requests).await {
-        assert_eq!(response.status(), 200);
+        let status = response.status();
+        assert_eq!(status, 200, "{}", response.text().await.unwrap_or_default());
     }
     // The stand-in serves three distinct bodies; at most one validation per core runs at once.
     let slots = std::thread::available_parallelism().map_or(2, |n| n.get());

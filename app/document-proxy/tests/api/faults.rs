@@ -24,7 +24,8 @@ async fn upstream_5xx_is_retried_and_a_dead_upstream_gives_502() {
             ok += 1;
         }
     }
-    // 20%: retries hide it within the 20% retry budget; the breaker (50%) stays closed.
+    // 20%: retries hide it within the 20% retry budget; the throttle refuses nothing (K x 80%
+    // accepted > 1).
     assert!(ok >= 19, "retries hide a 20% error rate: {ok}/20");
     // Every upstream request beyond one per client request is a counted retry (none at all in
     // 1.2% of runs, so no `> 0` here: the dead upstream below proves the retries).
@@ -59,9 +60,10 @@ async fn connection_resets_and_truncated_bodies_are_retried_then_502() {
             ..Faults::none()
         },
     ] {
-        // Retries alone are under test here; the breaker has its own test and would trip at the
-        // first phase's 100% failures.
-        let app = spawn_app_with(faults.clone(), |config| config.circuit_min_requests = 1000).await;
+        // Retries alone are under test here; the throttle has its own tests and would refuse
+        // attempts at the first phase's 100% failures.
+        let app =
+            spawn_app_with(faults.clone(), |config| config.throttle_min_requests = 1000).await;
         let started = Instant::now();
         assert_problem(app.get("/1").await, 502).await;
         assert!(
@@ -281,12 +283,12 @@ async fn a_408_sent_on_an_idle_connection_before_closing_it_is_not_taken_for_the
 }
 
 #[tokio::test]
-async fn fetches_beyond_the_per_core_concurrency_wait_their_turn_on_the_connections_already_open() {
+async fn fetches_beyond_the_concurrency_limit_wait_their_turn_on_the_connections_already_open() {
     let upstream = RawUpstream::start(Duration::from_secs(10), png_answer(), b"").await;
     let placeholder = start_stand_in(0, Faults::none()).await;
     let app = spawn_app_in_front_of(placeholder, |config| {
         config.upstream_url = Some(format!("http://{}", upstream.addr).parse().expect("url"));
-        config.upstream_concurrency_per_core = 1;
+        config.upstream_concurrency_max = 1;
     })
     .await;
     let requests = (1..=24).map(|id| {
@@ -317,7 +319,7 @@ async fn retries_after_a_small_error_answer_reuse_its_connection_and_a_large_one
         let placeholder = start_stand_in(0, Faults::none()).await;
         let app = spawn_app_in_front_of(placeholder, |config| {
             config.upstream_url = Some(format!("http://{}", upstream.addr).parse().expect("url"));
-            config.circuit_min_requests = 1000;
+            config.throttle_min_requests = 1000;
         })
         .await;
         assert_problem(app.get("/1").await, 502).await;

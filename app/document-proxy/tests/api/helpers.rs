@@ -43,6 +43,7 @@ impl TestApp {
 /// A test configuration: short timeouts so failure paths finish quickly.
 pub fn test_config() -> Config {
     Config {
+        listen_addr: std::net::Ipv4Addr::LOCALHOST.into(),
         port: 0,
         log_level: "info".to_owned(),
         request_timeout_ms: 2000,

@@ -53,6 +53,36 @@ async fn the_openapi_document_matches_its_snapshot() {
 }
 
 #[test]
+fn help_and_version_print_and_exit_zero_and_unknown_arguments_exit_two() {
+    let help = Command::new(BINARY).arg("--help").output().expect("runs");
+    assert_eq!(help.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&help.stdout);
+    for var in document_proxy::Config::variables() {
+        assert!(
+            text.contains(var.name),
+            "{} missing in --help:\n{text}",
+            var.name
+        );
+    }
+    let version = Command::new(BINARY)
+        .arg("--version")
+        .output()
+        .expect("runs");
+    assert_eq!(version.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("document-proxy {}", env!("CARGO_PKG_VERSION"))
+    );
+    let unknown = Command::new(BINARY).arg("--port=1").output().expect("runs");
+    assert_eq!(unknown.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("unknown argument \"--port=1\"") && stderr.contains("--help"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn bad_configuration_exits_non_zero_naming_each_variable() {
     let output = Command::new(BINARY)
         .env("PORT", "http")

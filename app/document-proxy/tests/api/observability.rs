@@ -67,7 +67,12 @@ async fn metrics_after_traffic_use_route_patterns_and_bounded_labels() {
         r#"document_proxy_upstream_attempt_duration_seconds_count{outcome="ok"} 3"#,
         "document_proxy_http_requests_in_flight",
         "document_proxy_upstream_waiting 0",
-        "document_proxy_circuit_breaker_state 0",
+        "document_proxy_upstream_throttle_ratio 0",
+        "document_proxy_upstream_throttled_total 0",
+        "document_proxy_upstream_concurrency_limit ",
+        r#"document_proxy_validation_rejections_total{reason="png_decoded_limit"} 0"#,
+        r#"document_proxy_validation_rejections_total{reason="pdf_inflate_limit"} 0"#,
+        r#"document_proxy_validation_rejections_total{reason="interrupted"} 0"#,
         "document_proxy_requests_shed_total 0",
         "document_proxy_log_events_dropped_total 0",
         "document_proxy_upstream_retries_total 0",
@@ -100,7 +105,7 @@ async fn clients_that_hang_up_mid_request_or_while_waiting_leave_the_gauges_as_t
         ..Faults::none()
     };
     // One fetch at a time per thread: of four requests, some hang up while waiting their turn.
-    let app = spawn_app_with(slow, |config| config.upstream_concurrency_per_core = 1).await;
+    let app = spawn_app_with(slow, |config| config.upstream_concurrency_max = 1).await;
     let impatient = reqwest::Client::builder()
         .timeout(Duration::from_millis(50))
         .build()

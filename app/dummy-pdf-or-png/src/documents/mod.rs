@@ -5,9 +5,11 @@
 //! The generators live in `pdf` and `png`; this file holds the public API, the shared
 //! deterministic helpers, `corrupt`, and the `distinct` dispatch.
 
+mod bomb;
 mod pdf;
 mod png;
 
+pub use bomb::{bomb_pdf, bomb_png};
 pub use pdf::sample_pdf;
 pub use png::{png_chunk, sample_png};
 
@@ -32,12 +34,15 @@ pub struct Document {
     pub body: Bytes,
 }
 
-/// The three files the real upstream picks from, built once per process.
+/// The three files the real upstream picks from, built once per process, and the bombs of the
+/// bomb fault.
 #[derive(Debug, Clone)]
 pub struct Library {
     pub png: Document,
     pub pdf: Document,
     pub corrupt_pdf: Document,
+    pub bomb_png: Document,
+    pub bomb_pdf: Document,
 }
 
 impl Library {
@@ -51,6 +56,16 @@ impl Library {
                     file_name: "dummy.png",
                     content_type: "image/png",
                     body: Bytes::from(sample_png()),
+                },
+                bomb_png: Document {
+                    file_name: "bomb.png",
+                    content_type: "image/png",
+                    body: Bytes::from(bomb_png()),
+                },
+                bomb_pdf: Document {
+                    file_name: "bomb.pdf",
+                    content_type: "application/pdf",
+                    body: Bytes::from(bomb_pdf()),
                 },
                 corrupt_pdf: Document {
                     file_name: "corrupt-dummy.pdf",

@@ -5,12 +5,11 @@
 //! Why not reqwest here: `make bench` measured reqwest's per-request machinery (URL parsing and
 //! IDNA on every call, its tower stack, hyper-util's shared pool with its locks and channels) as
 //! the largest share of the service's CPU per document, and the throughput target (at least
-//! nginx `proxy_pass`) was out of reach with it. Why not hyper's client connection API either
-//! (used until this module was written): it runs each connection as a task of its own and hands
+//! nginx `proxy_pass`) was out of reach with it. Why not hyper's client connection API either: it
+//! runs each connection as a task of its own and hands
 //! the response body over through a channel, so every attempt took three task wake-ups instead of
-//! one, and `perf` at 256 connections put 10% of the service's samples in that task. The README
-//! "Benchmark" section has the figures. An `https` upstream still goes through reqwest (see
-//! `Transport`).
+//! one, and `perf` at 256 connections put 10% of the service's samples in that task
+//! (docs/benchmarks.md). An `https` upstream still goes through reqwest (see `Transport`).
 
 use super::wire::{self, BodyError, Head, HeadError};
 use reqwest::Url;
@@ -116,8 +115,9 @@ impl Pool {
     /// A pooled connection found closed before any of the response arrived (the upstream closed it
     /// while idle) is replaced without counting as a failure: nothing was answered, and a GET may
     /// be sent again.
-    pub async fn get(&self, id: u64) -> Result<Exchange<'_>, SendError> {
-        let slot = &self.idle[crate::server::worker() % self.idle.len()];
+    /// `thread` is the serving thread the caller runs on: each keeps its own idle connections.
+    pub async fn get(&self, thread: usize, id: u64) -> Result<Exchange<'_>, SendError> {
+        let slot = &self.idle[thread % self.idle.len()];
         let mut request = Vec::with_capacity(self.before_id.len() + 20 + self.after_id.len());
         let _ = write!(request, "{}{id}{}", self.before_id, self.after_id);
         loop {

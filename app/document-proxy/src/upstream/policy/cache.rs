@@ -9,7 +9,7 @@
 //! every request allocating and copying a body of its own.
 
 use bytes::Bytes;
-use document_validate::DocumentType;
+use document_validate::{DocumentType, Interrupt, Limits, Rejection};
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
@@ -88,6 +88,13 @@ pub struct ValidationCache {
     inner: Mutex<Inner>,
 }
 
+impl Known {
+    /// Whether validation was cut short: no verdict on these bytes was reached.
+    pub fn interrupted(&self) -> bool {
+        matches!(&self.verdict, Err(rejected) if rejected.reason == Rejection::Interrupted.reason())
+    }
+}
+
 impl ValidationCache {
     pub fn new(capacity: usize) -> Self {
         Self {
@@ -112,7 +119,7 @@ impl ValidationCache {
         same(&known.body, pieces).then(|| known.clone())
     }
 
-    /// Remembers a verdict reached by [`judge`]. `body` should own its memory exactly (not be a
+    /// Remembers a verdict reached by [`judge`] (see `Verdicts`, the one caller). `body` should own its memory exactly (not be a
     /// view into a larger buffer), or the capacity would undercount what is kept alive.
     pub fn remember(&self, known: Known) {
         if known.body.len() <= self.capacity {
@@ -141,9 +148,18 @@ impl ValidationCache {
     }
 }
 
-/// Validates a body: milliseconds of CPU for a large PNG, so callers run it off the async threads.
-pub fn judge(body: &[u8]) -> Verdict {
-    document_validate::validate(body).map_err(|rejection| Rejected {
+/// Validates a body within `limits`, unless `interrupt` says nobody wants the verdict any more:
+/// milliseconds of CPU for a large PNG, so callers run it off the async threads.
+pub fn judge(body: &[u8], limits: &Limits, interrupt: &dyn Interrupt) -> Verdict {
+    let rejection = if interrupt.interrupted() {
+        Rejection::Interrupted
+    } else {
+        match document_validate::validate_within(body, limits, interrupt) {
+            Ok(kind) => return Ok(kind),
+            Err(rejection) => rejection,
+        }
+    };
+    Err(Rejected {
         reason: rejection.reason(),
         detail: rejection.to_string().into(),
     })
@@ -154,12 +170,12 @@ mod tests {
     use super::*;
     use dummy_pdf_or_png::documents::{Kind, corrupt, distinct, sample_pdf, sample_png};
 
-    /// What the upstream client does: look up, else judge and remember.
+    /// The storage side of `Verdicts::verdict`, without its scheduling.
     fn verdict(cache: &ValidationCache, body: Vec<u8>) -> (Verdict, bool) {
         if let Some(known) = cache.lookup(&[&body]) {
             return (known.verdict, true);
         }
-        let verdict = judge(&body);
+        let verdict = judge(&body, &Limits::default(), &document_validate::Never);
         cache.remember(Known {
             crc32: crc32fast::hash(&body),
             body: Bytes::from(body),

@@ -1,0 +1,156 @@
+//! Verdicts on upstream bodies: look up the remembered one, else judge the body and remember
+//! the verdict. This is the one place that does that.
+//!
+//! Validation is CPU-bound (milliseconds for a large PNG), so it runs on the blocking pool, at
+//! most one per core, and it is interruptible: if the request is dropped (the client hung up, or
+//! the request's deadline cut it off) or its deadline passes, the validator is told so between
+//! bounded pieces of its work and stops, and no CPU is spent for nobody. An interrupted
+//! validation is not remembered: nothing was decided about those bytes.
+
+use super::cache::{Known, Rejected, ValidationCache};
+use crate::telemetry::Metrics;
+use crate::upstream::transport;
+use document_validate::{Interrupt, Limits};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+use tokio::sync::Semaphore;
+
+/// Stops a validation once its request is gone or past its deadline.
+#[derive(Debug)]
+struct Cancellation {
+    gone: Arc<AtomicBool>,
+    deadline: Instant,
+}
+
+impl Interrupt for Cancellation {
+    fn interrupted(&self) -> bool {
+        self.gone.load(Ordering::Relaxed) || Instant::now() >= self.deadline
+    }
+}
+
+/// Marks the request gone when the future waiting for the verdict is dropped before it has it.
+struct GoneOnDrop(Arc<AtomicBool>);
+
+impl Drop for GoneOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+#[derive(Debug)]
+pub struct Verdicts {
+    cache: ValidationCache,
+    limits: Limits,
+    /// More validations at once than cores only adds threads and memory (every document
+    /// distinct, unbounded: 256 at once took the process to 305 MiB of RSS).
+    validations: Semaphore,
+    metrics: Metrics,
+}
+
+impl Verdicts {
+    pub fn new(cache_bytes: usize, limits: Limits, metrics: Metrics) -> Self {
+        Self {
+            cache: ValidationCache::new(cache_bytes),
+            limits,
+            validations: Semaphore::new(crate::server::threads()),
+            metrics,
+        }
+    }
+
+    /// The remembered verdict on exactly these bytes, counted as a cache hit.
+    fn remembered(&self, body: &[&[u8]]) -> Option<Known> {
+        let known = self.cache.lookup(body)?;
+        self.metrics.cache_lookup(true);
+        Some(known)
+    }
+
+    /// The verdict on `body` (given as the pieces it arrived in), with the copy of it to send:
+    /// the remembered one if these exact bytes were judged before, else an exact copy, validated
+    /// now unless `deadline` passes or this future is dropped first. Either way the caller's
+    /// buffer is free again once this returns.
+    pub async fn verdict(&self, body: &[&[u8]], deadline: Instant) -> Known {
+        if let Some(known) = self.remembered(body) {
+            return known;
+        }
+        // The semaphore is never closed, so acquiring only waits.
+        let _slot = self.validations.acquire().await;
+        // Requests that missed together wait here with the same bytes (a cold start under load:
+        // 256 connections once took the process to 74 MiB). Whoever validated them first has
+        // remembered the verdict by now.
+        if let Some(known) = self.remembered(body) {
+            return known;
+        }
+        self.metrics.cache_lookup(false);
+        let body = transport::joined(body);
+        let owned = body.clone();
+        let gone = Arc::new(AtomicBool::new(false));
+        let _guard = GoneOnDrop(Arc::clone(&gone));
+        let cancellation = Cancellation { gone, deadline };
+        let limits = self.limits;
+        let known = tokio::task::spawn_blocking(move || Known {
+            crc32: crc32fast::hash(&owned),
+            verdict: super::cache::judge(&owned, &limits, &cancellation),
+            body: owned,
+        })
+        .await
+        .unwrap_or_else(|_| Known {
+            crc32: crc32fast::hash(&body),
+            verdict: Err(Rejected {
+                reason: "validator_panicked",
+                detail: "the validator panicked".into(),
+            }),
+            body,
+        });
+        if !known.interrupted() {
+            self.cache.remember(known.clone());
+        }
+        known
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use document_validate::DocumentType;
+    use dummy_pdf_or_png::documents::{corrupt, sample_pdf, sample_png};
+    use std::time::Duration;
+
+    fn verdicts() -> Verdicts {
+        Verdicts::new(1 << 20, Limits::default(), Metrics::new())
+    }
+
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(60)
+    }
+
+    #[tokio::test]
+    async fn a_verdict_is_judged_once_then_remembered() {
+        let verdicts = verdicts();
+        for body in [sample_png(), corrupt(&sample_pdf())] {
+            let first = verdicts.verdict(&[&body], later()).await;
+            let again = verdicts.verdict(&[&body], later()).await;
+            assert_eq!(first.verdict, again.verdict);
+            assert_eq!(again.body.as_ref(), body.as_slice());
+        }
+        let text = verdicts.metrics.render();
+        assert!(text.contains(r#"document_proxy_validation_cache_lookups_total{result="hit"} 2"#));
+        assert!(text.contains(r#"document_proxy_validation_cache_lookups_total{result="miss"} 2"#));
+        let png = verdicts.verdict(&[&sample_png()], later()).await;
+        assert_eq!(png.verdict, Ok(DocumentType::Png));
+    }
+
+    #[tokio::test]
+    async fn a_validation_past_its_deadline_is_interrupted_and_not_remembered() {
+        let verdicts = verdicts();
+        let png = sample_png();
+        let known = verdicts.verdict(&[&png], Instant::now()).await;
+        assert!(known.interrupted(), "{:?}", known.verdict);
+        let known = verdicts.verdict(&[&png], later()).await;
+        assert_eq!(
+            known.verdict,
+            Ok(DocumentType::Png),
+            "judged again, not remembered"
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! Decompression bombs from the stand-in (bodies under the 2 MiB cap inflating to about 2 GB):
+//! refused at a bounded cost, and never validated for a request that is gone.
+//!
+//! Both tests need the validator to enforce `Limits` and poll its `Interrupt` inside the inflate
+//! loops (app/document-validate); until it does they fail, and are marked to be run explicitly.
+
+use crate::helpers::{assert_problem, spawn_app_with};
+use dummy_pdf_or_png::Faults;
+use std::time::{Duration, Instant};
+
+/// CPU seconds this process (service and stand-in, which run in it) has used so far.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .expect("comm")
+        .1
+        .split_whitespace()
+        .collect();
+    let ticks: f64 =
+        fields[11].parse::<f64>().expect("utime") + fields[12].parse::<f64>().expect("stime");
+    ticks / 100.0
+}
+
+fn bombs() -> Faults {
+    Faults {
+        bomb_rate: 1.0,
+        ..Faults::none()
+    }
+}
+
+#[tokio::test]
+#[ignore = "needs the enforcing validator (document-validate PNG/PDF limits); run with --run-ignored"]
+async fn a_bomb_is_refused_before_inflating_and_counted_with_its_reason() {
+    let app = spawn_app_with(bombs(), |_| {}).await;
+    // The stand-in builds its bombs on the first request; not part of what is measured.
+    assert_problem(app.get("/1").await, 502).await;
+    let (cpu, started) = (cpu_seconds(), Instant::now());
+    for id in 2..=11 {
+        assert_problem(app.get(&format!("/{id}")).await, 502).await;
+    }
+    let per_request = (cpu_seconds() - cpu) / 10.0;
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    // Four attempts per request, each a distinct bomb: copying and checking 2 MB, not inflating 2 GB.
+    assert!(
+        per_request < 0.05,
+        "{:.0} ms of CPU per request",
+        per_request * 1000.0
+    );
+    let refused = app
+        .metric(r#"document_proxy_validation_rejections_total{reason="png_decoded_limit"}"#)
+        .await
+        + app
+            .metric(r#"document_proxy_validation_rejections_total{reason="pdf_inflate_limit"}"#)
+            .await;
+    assert!(refused >= 40.0, "{refused} refusals counted");
+}
+
+#[tokio::test]
+#[ignore = "needs the validator to poll its Interrupt while inflating; run with --run-ignored"]
+async fn a_validation_stops_when_its_request_is_gone_or_past_its_deadline() {
+    let app = spawn_app_with(bombs(), |config| {
+        // Limits out of the way: only the interruption can stop the inflating.
+        config.png_max_decoded_bytes = 4_294_967_296;
+        config.pdf_max_inflate_ratio = 10_000;
+        config.request_timeout_ms = 300;
+    })
+    .await;
+    let started = Instant::now();
+    assert_problem(app.get("/1").await, 504).await;
+    assert!(
+        started.elapsed() < Duration::from_millis(600),
+        "{:?}",
+        started.elapsed()
+    );
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(100))
+        .build()
+        .expect("client");
+    let hung_up = impatient.get(format!("{}/2", app.address)).send().await;
+    assert!(hung_up.is_err(), "the client gave up first");
+    // Every validation started has stopped within milliseconds: the next second is idle.
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let cpu = cpu_seconds();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let spent = cpu_seconds() - cpu;
+    assert!(
+        spent < 0.1,
+        "{:.0} ms of CPU spent for nobody",
+        spent * 1000.0
+    );
+}
