@@ -132,7 +132,7 @@ variables! {
         "Bytes of bodies whose verdicts are remembered (0: off).";
     "PNG_MAX_DECODED_BYTES" png_max_decoded_bytes: u64 = 67108864, number(1048576, 4294967296),
         "A PNG whose IHDR implies more decoded bytes is refused before inflating.";
-    "PDF_MAX_INFLATE_RATIO" pdf_max_inflate_ratio: u32 = 100, number(1, 10000),
+    "PDF_MAX_INFLATE_RATIO" pdf_max_inflate_ratio: u32 = 20, number(1, 10000),
         "A PDF's streams may inflate to at most this many times the file's size.";
     "LOG_LEVEL" log_level: String = "info".to_owned(), text("a tracing filter", parse_text),
         "Log filter (e.g. info, debug, document_proxy=debug).";

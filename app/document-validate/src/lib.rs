@@ -188,7 +188,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             png_max_decoded_bytes: 64 * 1024 * 1024,
-            pdf_max_inflate_ratio: 100,
+            pdf_max_inflate_ratio: 20,
         }
     }
 }

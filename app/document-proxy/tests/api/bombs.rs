@@ -1,8 +1,8 @@
 //! Decompression bombs from the stand-in (bodies under the 2 MiB cap inflating to about 2 GB):
 //! refused at a bounded cost, and never validated for a request that is gone.
 //!
-//! Both tests need the validator to enforce `Limits` and poll its `Interrupt` inside the inflate
-//! loops (app/document-validate); until it does they fail, and are marked to be run explicitly.
+//! Inflating one of them whole costs about a second of CPU; refused at the limits, a PNG bomb costs
+//! its copy and CRCs (refused at IHDR) and a PDF bomb `PDF_MAX_INFLATE_RATIO` x its size of inflating.
 
 use crate::helpers::{assert_problem, spawn_app_with};
 use dummy_pdf_or_png::Faults;
@@ -30,7 +30,6 @@ fn bombs() -> Faults {
 }
 
 #[tokio::test]
-#[ignore = "needs the enforcing validator (document-validate PNG/PDF limits); run with --run-ignored"]
 async fn a_bomb_is_refused_before_inflating_and_counted_with_its_reason() {
     let app = spawn_app_with(bombs(), |_| {}).await;
     // The stand-in builds its bombs on the first request; not part of what is measured.
@@ -45,9 +44,9 @@ async fn a_bomb_is_refused_before_inflating_and_counted_with_its_reason() {
         "{:?}",
         started.elapsed()
     );
-    // Four attempts per request, each a distinct bomb: copying and checking 2 MB, not inflating 2 GB.
+    // Four attempts per request, each a distinct bomb: at most 20 x 1.9 MB inflated, not 1.9 GB.
     assert!(
-        per_request < 0.05,
+        per_request < 0.2,
         "{:.0} ms of CPU per request",
         per_request * 1000.0
     );
@@ -61,7 +60,6 @@ async fn a_bomb_is_refused_before_inflating_and_counted_with_its_reason() {
 }
 
 #[tokio::test]
-#[ignore = "needs the validator to poll its Interrupt while inflating; run with --run-ignored"]
 async fn a_validation_stops_when_its_request_is_gone_or_past_its_deadline() {
     let app = spawn_app_with(bombs(), |config| {
         // Limits out of the way: only the interruption can stop the inflating.
