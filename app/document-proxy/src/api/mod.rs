@@ -4,6 +4,7 @@
 pub mod context;
 pub mod middleware;
 pub mod problem;
+pub mod routes;
 pub mod shortcut;
 
 use crate::shutdown::ShutdownSignal;
