@@ -4,8 +4,10 @@ SHELL := /usr/bin/env bash
 .DEFAULT_GOAL := help
 
 CARGO ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: help tools test test-rust test-platform test-delivery fmt lint run bench load-test cluster fuzz-pdf fuzz-validate e2e
+.PHONY: help tools test test-rust test-fmt test-clippy test-nextest test-readme test-platform \
+	test-delivery fmt run bench load-test cluster fuzz-pdf fuzz-validate e2e
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -13,17 +15,30 @@ help: ## list targets
 tools: ## install every tool the tests use (scripts/install-tools)
 	scripts/install-tools
 
-test: tools test-rust test-platform test-delivery ## the whole suite: Rust, platform and delivery checks
+# The live PromQL check and the k6 smoke runs use the binaries the nextest stage built (BIN_DIR)
+# instead of building their own; run on their own, those scripts build release binaries.
+test: ## the whole suite, each stage timed: tools, Rust, README, platform and delivery checks
+	BIN_DIR=$(TARGET_DIR)/debug scripts/timed-stages tools test-fmt test-clippy test-nextest \
+	  test-readme test-platform test-delivery
 
-test-rust: ## fmt check, clippy (warnings denied), nextest
+test-rust: test-fmt test-clippy test-nextest ## fmt check, clippy (warnings denied), nextest
+
+test-fmt: ## cargo fmt --check
 	$(CARGO) fmt --all --check
+
+test-clippy: ## clippy on every target, warnings denied
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+test-nextest: ## unit, property and integration tests (also builds the binaries later stages run)
 	$(CARGO) nextest run --workspace --locked --profile ci
 
-test-platform: ## render and validate manifests, rules, dashboards (issue: platform)
+test-readme: ## the README's quickstart command as written, from a clean copy; drifts must fail it
+	scripts/check-readme --drift
+
+test-platform: ## render and validate manifests, rules, dashboards; PromQL against a live Prometheus
 	scripts/check-platform
 
-test-delivery: ## validate workflows, devcontainer, run k6 smoke variants (issue: delivery)
+test-delivery: ## validate workflows, devcontainer, promotion; run the k6 smoke variants
 	scripts/check-delivery
 
 fuzz-pdf: tools ## 20,000 PDF mutants judged by the validator and qpdf --check (PDF_DIFFERENTIAL_SEED to vary)
@@ -33,7 +48,7 @@ fmt: ## format the code
 	$(CARGO) fmt --all
 
 run: ## the quickstart: service plus in-process stand-in upstream on :8080
-	$(CARGO) run -p document-proxy
+	$(CARGO) run
 
 bench: ## proxy vs direct upstream vs nginx proxy_pass, side by side
 	scripts/bench --rounds 3

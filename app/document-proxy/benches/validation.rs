@@ -1,6 +1,7 @@
 //! `cargo bench -p document-proxy --bench validation`: what validating a document costs, against
 //! what a verdict-cache hit costs. Plain timing loops (no harness) so it runs with the stable
-//! toolchain and no extra dependencies; the figures behind the verdict cache (docs/benchmarks.md).
+//! toolchain and no extra dependencies; its figures are why there is a verdict cache
+//! (docs/benchmarks.md, "The hot path").
 
 use bytes::Bytes;
 use document_proxy::upstream::policy::cache::{Known, ValidationCache, judge};

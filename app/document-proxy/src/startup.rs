@@ -3,13 +3,14 @@
 
 use crate::api::DocumentApi;
 use crate::api::middleware::Observe;
+use crate::api::routes;
 use crate::api::shortcut::DocumentShortcut;
 use crate::config::{Config, ConfigError};
 use crate::server;
 use crate::shutdown::{Shutdown, ShutdownSignal};
 use crate::telemetry::{self, Metrics, loki::LokiFlush};
 use crate::upstream::Upstream;
-use poem::{EndpointExt, Route};
+use poem::EndpointExt;
 use poem_openapi::OpenApiService;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -76,14 +77,9 @@ impl Application {
         let upstream_url = api.upstream.url().clone();
         let service = OpenApiService::new(api, "document-proxy", env!("CARGO_PKG_VERSION"))
             .description("Serves PDF and PNG documents from the dummy-pdf-or-png upstream, never a corrupt one.");
-        let router = Route::new()
-            .nest("/docs", service.swagger_ui())
-            .at("/openapi.json", service.spec_endpoint())
-            .at("/openapi.yaml", service.spec_endpoint_yaml())
-            .nest("/", service);
         let app = DocumentShortcut {
             api: shortcut_api,
-            router,
+            router: routes::router(service),
         }
         .with(Observe { metrics })
         .boxed();

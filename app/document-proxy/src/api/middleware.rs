@@ -3,6 +3,7 @@
 
 use super::context::{self, RequestContext, RequestFacts};
 use super::problem::ApiError;
+use super::routes::route_of;
 use crate::telemetry::Metrics;
 use poem::http::{HeaderValue, header};
 use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
@@ -12,16 +13,6 @@ use std::time::Instant;
 pub const REQUEST_ID: &str = "x-request-id";
 /// Total size of request header names and values accepted.
 pub const MAX_HEADER_BYTES: usize = 16 * 1024;
-
-/// Route patterns, the only values the `route` label can take.
-const ROUTES: [&str; 6] = [
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/docs",
-    "/openapi.json",
-    "/openapi.yaml",
-];
 
 #[derive(Debug, Clone)]
 pub struct Observe {
@@ -43,18 +34,6 @@ impl<E: Endpoint> Middleware<E> for Observe {
 pub struct ObserveEndpoint<E> {
     inner: E,
     metrics: Metrics,
-}
-
-/// The route pattern for a path: fixed routes by name, any other single segment is a document id
-/// (valid or not, `/{id}` answers it), anything deeper is unmatched.
-pub fn route_of(path: &str) -> &'static str {
-    if let Some(route) = ROUTES.iter().find(|r| **r == path) {
-        return route;
-    }
-    match path.strip_prefix('/') {
-        Some(rest) if !rest.is_empty() && !rest.contains('/') => "/{id}",
-        _ => "unmatched",
-    }
 }
 
 /// A client's id if it is short and printable (it goes into every log line), else a new one.
@@ -135,19 +114,5 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         .await;
         drop(in_flight);
         Ok(response)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::route_of;
-
-    #[test]
-    fn routes_are_patterns_never_raw_paths() {
-        assert_eq!(route_of("/healthz"), "/healthz");
-        assert_eq!(route_of("/529852"), "/{id}");
-        assert_eq!(route_of("/not-a-number"), "/{id}");
-        assert_eq!(route_of("/a/b"), "unmatched");
-        assert_eq!(route_of("/"), "unmatched");
     }
 }

@@ -3,12 +3,12 @@
 //! operation is still the one the OpenAPI document describes, and the middleware wraps both ways.
 //!
 //! Why: the router's layers for this one route (the `/` nest rewriting the URI, the OpenAPI
-//! service's own router and query extraction, a boxed future at each step) cost about 10 µs of
-//! user CPU per document, a sixth of the service's (docs/benchmarks.md).
+//! service's own router and query extraction, a boxed future at each step) cost about a sixth of
+//! the service's user CPU per document (docs/benchmarks.md, "The hot path").
 
 use super::DocumentApi;
+use super::routes::document_id;
 use crate::server::ServingThread;
-use poem::http::Method;
 use poem::web::Data;
 use poem::{Endpoint, IntoResponse, Request, Response, Result};
 use poem_openapi::param::Path;
@@ -41,45 +41,4 @@ fn thread(req: &Request) -> ServingThread {
         .get::<ServingThread>()
         .copied()
         .unwrap_or_default()
-}
-
-/// The id of a `GET /{id}` that the OpenAPI route would accept as it is: digits only, no leading
-/// zero, at least 1, within `u64`. Anything else is left to the router.
-fn document_id(method: &Method, path: &str) -> Option<u64> {
-    let digits = path.strip_prefix('/')?;
-    let canonical = digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
-    if *method != Method::GET || !canonical {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::document_id;
-    use poem::http::Method;
-
-    #[test]
-    fn only_a_get_of_a_canonical_positive_id_takes_the_shortcut() {
-        assert_eq!(document_id(&Method::GET, "/529852"), Some(529_852));
-        assert_eq!(
-            document_id(&Method::GET, "/18446744073709551615"),
-            Some(u64::MAX)
-        );
-        for path in [
-            "/",
-            "/0",
-            "/007",
-            "/-1",
-            "/+1",
-            "/1.0",
-            "/abc",
-            "/1/2",
-            "/18446744073709551616",
-            "/healthz",
-        ] {
-            assert_eq!(document_id(&Method::GET, path), None, "{path}");
-        }
-        assert_eq!(document_id(&Method::HEAD, "/1"), None);
-    }
 }

@@ -228,7 +228,8 @@ fn png_answer() -> Vec<u8> {
 
 #[tokio::test]
 async fn upstream_connections_are_reused_and_one_closed_while_idle_costs_no_failed_attempt() {
-    let upstream = RawUpstream::start(Duration::from_millis(50), png_answer(), b"").await;
+    // Idle long enough that two back-to-back requests share a connection on a loaded machine.
+    let upstream = RawUpstream::start(Duration::from_millis(400), png_answer(), b"").await;
     let placeholder = start_stand_in(0, Faults::none()).await;
     let app = spawn_app_in_front_of(placeholder, |config| {
         config.upstream_url = Some(format!("http://{}", upstream.addr).parse().expect("url"));
@@ -241,7 +242,7 @@ async fn upstream_connections_are_reused_and_one_closed_while_idle_costs_no_fail
         1,
         "the second request reuses the connection"
     );
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
     assert_sound_document(app.get("/3").await).await;
     assert_eq!(
         upstream.connections(),

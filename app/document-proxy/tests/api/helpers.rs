@@ -122,7 +122,8 @@ pub async fn assert_problem(response: reqwest::Response, status: u16) -> serde_j
         .to_str()
         .expect("ascii")
         .to_owned();
-    let problem: serde_json::Value = response.json().await.expect("problem JSON");
+    let body = response.bytes().await.expect("problem body");
+    let problem: serde_json::Value = serde_json::from_slice(&body).expect("problem JSON");
     assert_eq!(problem["status"], status);
     assert_eq!(problem["request_id"], request_id.as_str());
     for field in ["type", "title", "detail"] {
