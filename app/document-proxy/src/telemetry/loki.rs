@@ -1,6 +1,6 @@
 //! Pushes log lines to Loki (protobuf + snappy, the push API Promtail uses) through a bounded
 //! queue. Written here instead of using tracing-loki 0.2.7, which fails two bounds the service
-//! must keep (see README, "Logs"): its background task moves events into a `Vec` without limit
+//! must keep (README, "Observability"): its background task moves events into a `Vec` without limit
 //! while Loki is failing (it drops them only after backoffs past 30 s), its reqwest client has no
 //! timeout (a hanging Loki stalls the queue forever), and its `try_send` drops silently. Here the
 //! queue has a fixed capacity, every push has a deadline, and every dropped line is counted.

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 /// Fixed-point: one retry is this many units.
 const UNIT: i64 = 1000;
 /// At most this many retries can be saved up, so a long quiet spell cannot fund a retry storm.
-/// Measured: with 10 the reserve ran dry in bursts at 256 concurrent requests against the real
+/// Why 100: with 10 the reserve runs dry in bursts at 256 concurrent requests against the real
 /// upstream's 10% corruption (deposits made while full are lost, retries arrive together), and
-/// 0.04% of requests failed; 100 absorbs such bursts and is still a one-off.
+/// 0.04% of requests fail; 100 absorbs such bursts and is still a one-off.
 const MAX_SAVED_RETRIES: i64 = 100;
 
 #[derive(Debug)]
