@@ -18,7 +18,7 @@
 //! in those places of an encrypted document is served, as a plain proxy would serve it.
 
 use super::lexer::{Dict, Value};
-use super::{Entry, Pdf, Rejection};
+use super::{Pdf, Rejection};
 
 impl<'a> Pdf<'a> {
     /// Records whether the newest trailer's `/Encrypt` is present and checks its shape: a
@@ -98,13 +98,7 @@ impl<'a> Pdf<'a> {
             object: stream,
             detail,
         };
-        let Some(Entry::InUse {
-            offset,
-            generation: 0,
-        }) = self.xref.get(&stream).copied()
-        else {
-            return Err(err("not an in-use object with generation 0"));
-        };
+        let offset = self.objstm_offset(stream)?;
         let object = self.parse_object(offset, stream, 0, 1)?;
         match (object.value, object.stream) {
             (Value::Dict(d), Some(_)) if d.name_is(b"Type", b"ObjStm") => {

@@ -128,6 +128,20 @@ impl<'a> Pdf<'a> {
         Ok(detach(&value))
     }
 
+    /// Where object stream `stream` starts: it must be an in-use object of generation 0.
+    pub(super) fn objstm_offset(&self, stream: u32) -> Result<usize, Rejection> {
+        match self.xref.get(&stream).copied() {
+            Some(Entry::InUse {
+                offset,
+                generation: 0,
+            }) => Ok(offset),
+            _ => Err(Rejection::PdfObjectStream {
+                object: stream,
+                detail: "not an in-use object with generation 0",
+            }),
+        }
+    }
+
     fn load_objstm(&mut self, stream: u32, depth: usize) -> Result<(), Rejection> {
         if self.objstms.contains_key(&stream) {
             return Ok(());
@@ -139,13 +153,7 @@ impl<'a> Pdf<'a> {
             object: stream,
             detail,
         };
-        let Some(Entry::InUse {
-            offset,
-            generation: 0,
-        }) = self.xref.get(&stream).copied()
-        else {
-            return Err(err("not an in-use object with generation 0"));
-        };
+        let offset = self.objstm_offset(stream)?;
         let object = self.parse_object(offset, stream, 0, depth + 1)?;
         let (Value::Dict(dict), Some(range)) = (object.value, object.stream) else {
             return Err(err("not a stream"));
