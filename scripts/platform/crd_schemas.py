@@ -13,19 +13,9 @@ from pathlib import Path
 
 import yaml
 
+from schemas import strict
+
 OUT = Path(__file__).parent / "crd-schemas"
-
-
-def close(node):
-    if isinstance(node, dict):
-        node = {k: close(v) for k, v in node.items()}
-        if node.get("type") == "object" and "properties" in node and "additionalProperties" not in node \
-                and not node.get("x-kubernetes-preserve-unknown-fields"):
-            node["additionalProperties"] = False
-        return node
-    if isinstance(node, list):
-        return [close(v) for v in node]
-    return node
 
 
 def main() -> None:
@@ -35,7 +25,7 @@ def main() -> None:
         for version in crd["spec"]["versions"]:
             out = OUT / group / f"{kind.lower()}_{version['name']}.json"
             out.parent.mkdir(parents=True, exist_ok=True)
-            out.write_text(json.dumps(close(version["schema"]["openAPIV3Schema"]), sort_keys=True, separators=(",", ":")) + "\n")
+            out.write_text(json.dumps(strict(version["schema"]["openAPIV3Schema"]), sort_keys=True, separators=(",", ":")) + "\n")
             print(out.relative_to(OUT.parent.parent.parent))
 
 

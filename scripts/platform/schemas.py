@@ -52,16 +52,16 @@ def skipped_kinds() -> dict[str, str]:
     return {f"{e['apiVersion']}/{e['kind']}": e["reason"] for e in data.get("skipped") or []}
 
 
-def _strict(schema):
+def strict(schema):
     """Reject unknown fields like the API server's structural pruning would drop them silently."""
     if isinstance(schema, dict):
-        schema = {k: _strict(v) for k, v in schema.items()}
+        schema = {k: strict(v) for k, v in schema.items()}
         if schema.get("type") == "object" and "properties" in schema and "additionalProperties" not in schema \
                 and not schema.get("x-kubernetes-preserve-unknown-fields"):
             schema["additionalProperties"] = False
         return schema
     if isinstance(schema, list):
-        return [_strict(s) for s in schema]
+        return [strict(s) for s in schema]
     return schema
 
 
@@ -81,7 +81,7 @@ def xrd_kinds() -> dict[tuple[str, str, str], tuple[dict, str]]:
                               "metadata": {"type": "object"}, "status": {"type": "object"}})
                 # Crossplane adds its own spec fields (crossplane.compositionRef, ...) to every XR.
                 props.get("spec", {}).setdefault("properties", {})["crossplane"] = {"type": "object"}
-                out[(spec["group"], v["name"], spec["names"]["kind"])] = (_strict(schema), spec.get("scope", "Namespaced"))
+                out[(spec["group"], v["name"], spec["names"]["kind"])] = (strict(schema), spec.get("scope", "Namespaced"))
     return out
 
 

@@ -3,3 +3,4 @@
 
 mod pdf;
 mod png;
+mod rng;

@@ -4,6 +4,7 @@
 //! test time, plus the committed fixtures of heavy producers in `fixtures/pdf/`), and judged by
 //! `qpdf --check`. `make tools` (scripts/install-tools) installs both.
 
+use crate::rng::Rng;
 use document_validate::{DocumentType, Limits, Never, validate_within};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -112,23 +113,6 @@ fn every_sound_document_from_real_producers_is_accepted() {
 
 // ---------------------------------------------------------------------------------------------
 // Differential testing against `qpdf --check`
-
-/// splitmix64: a reproducible stream of mutations from one seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 /// One mutation of a sound document: a byte flip, a truncation, an insertion or a deletion.
 fn mutate(doc: &[u8], rng: &mut Rng) -> (String, Vec<u8>) {

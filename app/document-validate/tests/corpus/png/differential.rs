@@ -11,6 +11,7 @@
 //! runs many more with a seed of its own (`DIFFERENTIAL_SEED`).
 
 use super::{TempDir, pngcheck_rejections, produce};
+use crate::rng::Rng;
 use document_validate::validate;
 use dummy_pdf_or_png::documents::png_chunk;
 use std::collections::BTreeMap;
@@ -48,27 +49,6 @@ const OVER_STRICT: &[(&str, &str)] = &[
         "a scanline starts with a filter type above 4 (the rows do not match IHDR's geometry)",
     ),
 ];
-
-/// SplitMix64: a deterministic stream of mutations for a given seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    /// 1 to 8 random bytes.
-    fn few_bytes(&mut self) -> Vec<u8> {
-        let n = 1 + self.below(8);
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-}
 
 type Chunk = ([u8; 4], Vec<u8>);
 
