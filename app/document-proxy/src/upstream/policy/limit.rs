@@ -16,6 +16,14 @@
 //! while it is in use (at least half of it in flight), so an idle service does not accumulate a
 //! limit it never tested. Between `MIN_LIMIT` and the configured hard ceiling.
 //!
+//! Growing by `√limit` alone takes seconds to reach what a far upstream needs (behind 200 ms,
+//! 128 slots per thread from 16 take about 3 s of round trips), and every request in that time
+//! waits for a slot.
+//! So a limit starts in slow start, as TCP's congestion window does: while every slot is in use
+//! and the upstream answers within `TOLERANCE` of its best, the limit doubles at each update.
+//! The first update whose gradient is below 1 ends slow start for good, and from then on the
+//! gradient rule above alone moves the limit.
+//!
 //! One limit per serving thread, so taking a slot never touches another thread's state;
 //! requests beyond it wait in arrival order, within their deadline, and `MAX_IN_FLIGHT` sheds
 //! what exceeds even that.
@@ -55,6 +63,8 @@ struct State {
     samples: u32,
     /// Most attempts in flight at once since the last update.
     busiest: usize,
+    /// Whether the limit still doubles when saturated (until the upstream first slows).
+    slow_start: bool,
 }
 
 #[derive(Debug)]
@@ -114,6 +124,7 @@ impl AdaptiveLimit {
                 sum_rtt: 0.0,
                 samples: 0,
                 busiest: 0,
+                slow_start: true,
             }),
             total,
         }
@@ -178,10 +189,15 @@ impl AdaptiveLimit {
         if gradient >= 1.0 && (busiest as f64) < state.limit / 2.0 {
             return; // not limited by this bound: nothing learnt about a higher one
         }
-        let computed = state.limit * gradient + state.limit.sqrt();
         let floor = MIN_LIMIT.min(self.ceiling) as f64;
-        state.limit = (state.limit * (1.0 - SMOOTHING) + computed * SMOOTHING)
-            .clamp(floor, self.ceiling as f64);
+        state.slow_start &= gradient >= 1.0;
+        let next = if state.slow_start && busiest >= state.limit as usize {
+            state.limit * 2.0
+        } else {
+            let computed = state.limit * gradient + state.limit.sqrt();
+            state.limit * (1.0 - SMOOTHING) + computed * SMOOTHING
+        };
+        state.limit = next.clamp(floor, self.ceiling as f64);
         self.resize(&mut state);
     }
 
@@ -231,6 +247,28 @@ mod tests {
         drive(&limit, 200, |_| Duration::from_millis(50));
         assert_eq!(limit.current(), 256);
         assert_eq!(total.load(Ordering::Relaxed), 256);
+    }
+
+    #[test]
+    fn behind_a_far_healthy_upstream_the_limit_doubles_until_it_suffices() {
+        let limit = AdaptiveLimit::new(1024, Arc::default());
+        // 256 connections over 2 threads behind 200 ms: 128 slots per thread are what it takes.
+        drive(&limit, 3, |_| Duration::from_millis(200));
+        assert_eq!(limit.current(), 128, "16 doubled three times");
+    }
+
+    #[test]
+    fn once_the_upstream_has_slowed_the_limit_grows_by_its_square_root_only() {
+        let limit = AdaptiveLimit::new(1024, Arc::default());
+        drive(&limit, 1, |_| Duration::from_millis(10));
+        drive(&limit, 1, |_| Duration::from_millis(100)); // slower: slow start ends
+        let after_slowdown = limit.current();
+        drive(&limit, 1, |_| Duration::from_millis(10));
+        let grown = limit.current();
+        assert!(
+            grown > after_slowdown && grown < 2 * after_slowdown,
+            "{after_slowdown} -> {grown}"
+        );
     }
 
     #[test]
