@@ -18,6 +18,17 @@ fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/fixtures/pdf")
 }
 
+/// The committed fixtures of heavy producers (`fixtures/pdf/*.pdf`), sorted.
+fn fixture_files() -> Vec<PathBuf> {
+    let mut names: Vec<PathBuf> = std::fs::read_dir(fixtures())
+        .expect("fixtures/pdf exists")
+        .map(|e| e.expect("fixture entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "pdf"))
+        .collect();
+    names.sort();
+    names
+}
+
 /// One corpus document and the reference tool's verdict on it.
 pub struct Entry {
     pub path: PathBuf,
@@ -46,13 +57,7 @@ pub fn corpus() -> &'static [Entry] {
     CORPUS.get_or_init(|| {
         let script = repo_root().join("scripts/corpus/pdf.py");
         let mut key = std::fs::read(&script).expect("scripts/corpus/pdf.py is readable");
-        let mut names: Vec<PathBuf> = std::fs::read_dir(fixtures())
-            .expect("fixtures/pdf exists")
-            .map(|e| e.expect("fixture entry").path())
-            .filter(|p| p.extension().is_some_and(|x| x == "pdf"))
-            .collect();
-        names.sort();
-        for n in &names {
+        for n in &fixture_files() {
             key.extend(std::fs::read(n).expect("fixture readable"));
         }
         let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
@@ -109,6 +114,50 @@ fn every_sound_document_from_real_producers_is_accepted() {
         refused.join("\n")
     );
     assert!(accepted >= 150, "corpus too small: {accepted}");
+}
+
+/// Every committed fixture is in the corpus as itself and `qpdf --check` finds nothing in it (a
+/// fixture qpdf complained about would leave the set the test above requires without a word),
+/// and `fixtures/pdf/README.md` has its provenance row; every row names a committed file.
+#[test]
+fn every_committed_fixture_is_sound_and_has_its_provenance() {
+    let readme = std::fs::read_to_string(fixtures().join("README.md")).expect("fixtures README");
+    let mut problems = Vec::new();
+    let files = fixture_files();
+    for path in &files {
+        let file = path.file_name().unwrap_or_default().to_string_lossy();
+        let in_corpus = format!("fixture-{file}");
+        match corpus()
+            .iter()
+            .find(|e| e.path.file_name().is_some_and(|n| *n == *in_corpus))
+        {
+            None => problems.push(format!("{file}: not in the corpus")),
+            Some(e) if e.qpdf != 0 => problems.push(format!(
+                "{file}: qpdf --check exits {}: {}",
+                e.qpdf, e.message
+            )),
+            Some(_) => {}
+        }
+        if !readme.contains(&format!("| `{file}` |")) {
+            problems.push(format!(
+                "{file}: no provenance row in fixtures/pdf/README.md"
+            ));
+        }
+    }
+    for row in readme.lines().filter_map(|l| l.strip_prefix("| `")) {
+        let file = row.split('`').next().unwrap_or("");
+        if !files.iter().any(|p| p.ends_with(file)) {
+            problems.push(format!(
+                "fixtures/pdf/README.md: a row for {file}, not committed"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+    assert!(
+        files.len() >= 23,
+        "fixtures missing: {} committed",
+        files.len()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -248,6 +297,7 @@ impl Entry {
 /// damaged Flate data that qpdf --check passes (it does not decode every stream, and it ignores
 /// an Adler-32 mismatch: `qpdf --filtered-stream-data` prints the damaged text), and structure
 /// qpdf repairs silently. 300 cases by default (a few seconds); `make fuzz-pdf` runs 20,000.
+/// `PDF_DIFFERENTIAL_SEEDS=libreoffice` mutates only seeds whose file name contains that text.
 #[test]
 fn mutants_are_judged_like_qpdf_judges_them() {
     let env = |name, default| {
@@ -258,10 +308,20 @@ fn mutants_are_judged_like_qpdf_judges_them() {
     };
     let cases = env("PDF_DIFFERENTIAL_CASES", 300) as usize;
     let mut rng = Rng(env("PDF_DIFFERENTIAL_SEED", 1));
+    let only = std::env::var("PDF_DIFFERENTIAL_SEEDS").unwrap_or_default();
     let seeds: Vec<&Entry> = corpus()
         .iter()
         .filter(|e| e.sound() && std::fs::metadata(&e.path).is_ok_and(|m| m.len() < 40_000))
+        .filter(|e| {
+            e.path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains(&only))
+        })
         .collect();
+    assert!(
+        !seeds.is_empty(),
+        "no seed's file name contains {only:?} (PDF_DIFFERENTIAL_SEEDS)"
+    );
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
         .join(format!("pdf-differential-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
