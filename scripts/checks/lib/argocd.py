@@ -89,7 +89,11 @@ def admits_destination(project: dict, destination: dict) -> bool:
 
 def refused_objects(project: dict, docs: list[dict], default_ns: str) -> list[str]:
     """Why the AppProject refuses each rendered object it refuses: a kind outside the whitelist of its
-    scope (no whitelist of that scope: every kind), or a namespace outside its destinations."""
+    scope (group and kind matched as globs), or a namespace outside its destinations. As in Argo CD's
+    AppProject.IsGroupKindPermitted (pkg/apis/application/v1alpha1/app_project_types.go), a project
+    without a namespaced whitelist admits every namespaced kind; this check lets an absent cluster
+    whitelist admit every cluster-scoped kind too, where current Argo CD admits none, so this repo's
+    projects list both."""
     pspec, name, out = project["spec"], project["metadata"]["name"], []
     for d in docs:
         group = d["apiVersion"].split("/")[0] if "/" in d["apiVersion"] else ""
