@@ -4,6 +4,8 @@
 #
 #   step NAME DESCRIPTION COMMAND...   runs COMMAND in a subshell with errexit, nounset, pipefail;
 #                                      a failing command prints `FILE: line N: command failed: ...`
+#                                      (call it as a statement of its own: inside an `if`, `&&` or
+#                                      `||` bash ignores errexit, in the subshell too)
 #   skip NAME REASON                   records a step that did not run, and why
 #   steps_report                       prints the table, returns 1 if any step failed
 #

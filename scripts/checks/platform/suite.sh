@@ -3,6 +3,7 @@
 # (`scripts/checks/run platform`, `make test-platform`):
 #   lint       yamllint (platform YAML), shellcheck (every shell script in the repository), hadolint
 #              and the image policy (pinned bases, distroless, numeric USER, OCI labels) on app/Dockerfile
+#   runner     the step runner (scripts/checks/lib/steps.sh) on a throw-away suite (test-steps)
 #   manifests  every Kustomization renders; every rendered or plain object validates: Kubernetes
 #              kinds strictly against Kubernetes 1.32 (kubernetes-validate), custom resources against
 #              CRD schemas at SCHEMA_LOCATION, XRs against the repo's XRDs; hardening rules on every
@@ -67,6 +68,8 @@ lint() {
   echo "lint: ok (${#yaml_files[@]} YAML files, ${#shell_files[@]} shell scripts, app/Dockerfile)"
 }
 step lint "yamllint, shellcheck of every shell script, hadolint" lint
+step runner "the step runner of the suites and of make test keeps going, reports and fails" \
+  scripts/checks/lib/test-steps
 
 step manifests "render, validate (schemas at $SCHEMA_LOCATION), harden" \
   python3 "$checks/validate_manifests.py" "$SCHEMA_LOCATION"
