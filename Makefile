@@ -40,13 +40,13 @@ test-nextest: ## unit, property and integration tests (the binaries later stages
 	$(CARGO) nextest run --workspace --locked --profile ci
 
 test-readme: ## the README's quickstart command as written, from a clean copy; drifts must fail it
-	scripts/check-readme --drift
+	scripts/checks/readme/check-readme --drift
 
 test-platform: ## render and validate manifests, rules, dashboards; PromQL against a live Prometheus
-	scripts/check-platform
+	scripts/checks/run platform
 
 test-delivery: ## validate workflows, devcontainer, promotion; run the k6 smoke variants
-	scripts/check-delivery
+	scripts/checks/run delivery
 
 fuzz-pdf: tools ## 20,000 PDF mutants judged by the validator and qpdf --check (PDF_DIFFERENTIAL_SEED to vary)
 	PDF_DIFFERENTIAL_CASES=20000 $(CARGO) test -p document-validate --test corpus mutants -- --nocapture

@@ -6,7 +6,7 @@ trap 'echo ".devcontainer/post-create.sh: line $LINENO: command failed: $BASH_CO
 cd "$(dirname "$0")/.."
 rustup toolchain install   # the toolchain and components rust-toolchain.toml names
 scripts/install-tools
-npm ci --prefix scripts/delivery --no-audit --no-fund
+npm ci --prefix scripts/checks/delivery --no-audit --no-fund
 cargo build --workspace --locked
 make test
 cat <<'MSG'

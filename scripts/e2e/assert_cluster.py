@@ -14,8 +14,8 @@ The k6 smoke runs beside this (scripts/e2e/run). Every check polls until it pass
 (--timeout seconds each) and then names what it waited for.
 
 All cluster access goes through a Cluster: `kubectl` for Kubernetes objects and admission, HTTP to
-port-forwarded Services for the rest. scripts/e2e/test_assert_cluster.py runs these same checks
-against recorded answers (scripts/e2e/fixtures/) instead.
+port-forwarded Services for the rest. scripts/checks/e2e/test_assert_cluster.py runs these same checks
+against recorded answers (scripts/checks/e2e/fixtures/) instead.
 Usage: assert_cluster.py [--timeout S] [--allow-unhealthy APP ...] [--only CHECK ...]"""
 from __future__ import annotations
 
