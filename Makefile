@@ -15,12 +15,12 @@ help: ## list targets
 tools: ## install every tool the tests use (scripts/install-tools)
 	scripts/install-tools
 
-# One compile serves clippy and the tests: scripts/clippy-rustc compiles the workspace's crates with
-# clippy's lints (warnings denied) in the build the tests run, so dependencies are built once, not
+# One compile serves clippy and the tests: scripts/checks/lib/clippy-rustc compiles the workspace's
+# crates with clippy's lints (warnings denied) in the build the tests run, so dependencies are built once, not
 # once more for `cargo clippy`'s check build. It stays set for every stage, so the README check's
 # `cargo run` finds that build fresh. The live PromQL check and the k6 smoke runs use the binaries
 # that build made (BIN_DIR); run on their own, those scripts build release binaries.
-test test-rust test-build test-nextest: export RUSTC_WORKSPACE_WRAPPER := $(CURDIR)/scripts/clippy-rustc
+test test-rust test-build test-nextest: export RUSTC_WORKSPACE_WRAPPER := $(CURDIR)/scripts/checks/lib/clippy-rustc
 test: ## the whole suite, each stage timed: tools, fmt, clippy with the test build, tests, README, platform, delivery
 	BIN_DIR=$(TARGET_DIR)/debug scripts/timed-stages tools test-fmt test-build test-nextest \
 	  test-readme test-platform test-delivery
