@@ -6,7 +6,7 @@ SHELL := /usr/bin/env bash
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: help tools test test-rust test-fmt test-clippy test-build test-nextest test-readme \
+.PHONY: help tools test test-rust test-fmt test-clippy test-nextest test-readme \
 	test-platform test-delivery fmt run bench load-test cluster fuzz-pdf fuzz-validate e2e
 
 help: ## list targets
@@ -15,28 +15,21 @@ help: ## list targets
 tools: ## install every tool the tests use (scripts/install-tools)
 	scripts/install-tools
 
-# One compile serves clippy and the tests: scripts/checks/lib/clippy-rustc compiles the workspace's
-# crates with clippy's lints (warnings denied) in the build the tests run, so dependencies are built once, not
-# once more for `cargo clippy`'s check build. It stays set for every stage, so the README check's
-# `cargo run` finds that build fresh. The live PromQL check and the k6 smoke runs use the binaries
-# that build made (BIN_DIR); run on their own, those scripts build release binaries.
-test test-rust test-build test-nextest: export RUSTC_WORKSPACE_WRAPPER := $(CURDIR)/scripts/checks/lib/clippy-rustc
-test: ## the whole suite, each stage timed: tools, fmt, clippy with the test build, tests, README, platform, delivery
-	BIN_DIR=$(TARGET_DIR)/debug scripts/timed-stages tools test-fmt test-build test-nextest \
+# The live PromQL check and the k6 smoke runs use the binaries the nextest stage built (BIN_DIR)
+# instead of building their own; run on their own, those scripts build release binaries.
+test: ## the whole suite, each stage timed: tools, Rust, README, platform and delivery checks
+	BIN_DIR=$(TARGET_DIR)/debug scripts/timed-stages tools test-fmt test-clippy test-nextest \
 	  test-readme test-platform test-delivery
 
-test-rust: test-fmt test-build test-nextest ## fmt check, clippy with the test build (warnings denied), nextest
+test-rust: test-fmt test-clippy test-nextest ## fmt check, clippy (warnings denied), nextest
 
 test-fmt: ## cargo fmt --check
 	$(CARGO) fmt --all --check
 
-test-clippy: ## clippy on every target, warnings denied (make test lints in test-build instead)
+test-clippy: ## clippy on every target, warnings denied
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test-build: ## every target built for the tests, linted by clippy (warnings denied) as it compiles
-	$(CARGO) test --workspace --all-targets --locked --no-run
-
-test-nextest: ## unit, property and integration tests (the binaries later stages run come from this build)
+test-nextest: ## unit, property and integration tests (also builds the binaries later stages run)
 	$(CARGO) nextest run --workspace --locked --profile ci
 
 test-readme: ## the README's quickstart command as written, from a clean copy; drifts must fail it
