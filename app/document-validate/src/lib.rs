@@ -103,6 +103,10 @@ pub enum Rejection {
     PngDecodedLimit { implied: u64, limit: u64 },
     #[error("PDF streams inflate past the limit of {limit} bytes")]
     PdfInflateLimit { limit: u64 },
+    #[error(
+        "PDF object {object}: not image data, yet it inflates past {ratio} times the bytes read"
+    )]
+    PdfStreamInflateLimit { object: u32, ratio: u64 },
     #[error("validation interrupted: the request is gone or past its deadline")]
     Interrupted,
 }
@@ -136,7 +140,9 @@ impl Rejection {
             Self::PngImageSize { .. } | Self::PngImageTooLong { .. } => "png_image_size",
             Self::PngFilter(_) => "png_filter",
             Self::PngDecodedLimit { .. } => "png_decoded_limit",
-            Self::PdfInflateLimit { .. } => "pdf_inflate_limit",
+            Self::PdfInflateLimit { .. } | Self::PdfStreamInflateLimit { .. } => {
+                "pdf_inflate_limit"
+            }
             Self::Interrupted => "interrupted",
         }
     }

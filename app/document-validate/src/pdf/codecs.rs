@@ -3,6 +3,9 @@
 //! or the end of input at a run boundary for RunLength), charges every decoded byte to the
 //! [`Budget`] and hands the output on in pieces of about [`PIECE`] bytes.
 //!
+//! Flate and LZW, the two codecs that can expand more than 64-fold, also bound a stream's output
+//! by what it has read so far ([`Density`]).
+//!
 //! Flate and LZW come from maintained crates (flate2 on zlib-rs, weezl); the three text and
 //! run-length codecs are a few lines each, with no crate that implements exactly PDF's rules.
 
@@ -11,18 +14,39 @@ use super::filters::{Budget, Codec, PIECE, Sink};
 use super::lexer::is_ws;
 use flate2::{Decompress, FlushDecompress, Status};
 
+/// A stream that is not image samples may inflate to at most this many times the compressed
+/// bytes read so far, plus [`STREAM_SLACK`]. Text, vector drawing, fonts, xref and object
+/// streams compress well below it; a decompression bomb (Flate packs zeros about 1000-fold) is
+/// stopped after about `STREAM_SLACK` of output instead of at the document's cap.
+pub(super) const STREAM_RATIO: u64 = 100;
+/// Output any stream may produce beyond `STREAM_RATIO` times its input (a locally dense start).
+const STREAM_SLACK: u64 = 1 << 20;
+
+/// Whether a stream's output is bounded by what it has read ([`STREAM_RATIO`]). Image samples
+/// are not: a blank scanned page packs 8.7 MB of white into a few KB, and only the document's
+/// cap ([`Budget`]) bounds them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Density {
+    Bounded,
+    Unbounded,
+}
+
 /// Decodes `input` with `codec`; decode errors name object `num`.
 pub(super) fn run(
     codec: Codec,
     input: &[u8],
     budget: &mut Budget<'_>,
     num: u32,
+    density: Density,
     sink: Sink<'_>,
 ) -> Result<(), Rejection> {
     let mut out = Out {
         piece: Vec::with_capacity(PIECE),
         budget,
         sink,
+        object: num,
+        density,
+        produced: 0,
     };
     let result = match codec {
         Codec::Flate => inflate(input, &mut out),
@@ -61,6 +85,10 @@ struct Out<'b, 'i, 's> {
     piece: Vec<u8>,
     budget: &'b mut Budget<'i>,
     sink: Sink<'s>,
+    object: u32,
+    density: Density,
+    /// Bytes handed on so far by [`Out::emit_read`].
+    produced: u64,
 }
 
 impl Out<'_, '_, '_> {
@@ -84,6 +112,19 @@ impl Out<'_, '_, '_> {
         self.budget.charge(bytes.len())?;
         (self.sink)(bytes)?;
         Ok(())
+    }
+
+    /// [`Out::emit`] for a codec that has read `read` input bytes in all so far.
+    fn emit_read(&mut self, bytes: &[u8], read: usize) -> Result<(), Fail> {
+        self.produced += bytes.len() as u64;
+        let allowed = STREAM_RATIO.saturating_mul(read as u64) + STREAM_SLACK;
+        if self.density == Density::Bounded && self.produced > allowed {
+            return Err(Fail::Stop(Rejection::PdfStreamInflateLimit {
+                object: self.object,
+                ratio: STREAM_RATIO,
+            }));
+        }
+        self.emit(bytes)
     }
 
     fn flush(&mut self) -> Result<(), Fail> {
@@ -117,7 +158,7 @@ fn inflate(raw: &[u8], out: &mut Out<'_, '_, '_>) -> Result<(), Fail> {
         let consumed = (inflater.total_in() - in0) as usize;
         let produced = (inflater.total_out() - out0) as usize;
         at += consumed;
-        out.emit(&buf[..produced])?;
+        out.emit_read(&buf[..produced], at)?;
         if status == Status::StreamEnd {
             break;
         }
@@ -143,7 +184,7 @@ fn lzw(raw: &[u8], early_change: bool, out: &mut Out<'_, '_, '_>) -> Result<(), 
     loop {
         let r = decoder.decode_bytes(&raw[at..], &mut buf);
         at += r.consumed_in;
-        out.emit(&buf[..r.consumed_out])?;
+        out.emit_read(&buf[..r.consumed_out], at)?;
         match r.status {
             Ok(LzwStatus::Done) => return only_ws(&raw[at..], "data after LZW end of data"),
             Ok(LzwStatus::NoProgress) => return Err(Fail::Data("LZWDecode: no end of data code")),

@@ -2,6 +2,7 @@
 //! (see `filters`), either streamed through checks (content, images, fonts) or kept (xref and
 //! object streams, which are parsed afterwards).
 
+use super::codecs::Density;
 use super::filters::{self, Chain, Predictor, Sink};
 use super::lexer::{Dict, Value};
 use super::{Pdf, Rejection, codecs};
@@ -22,6 +23,7 @@ impl Pdf<'_> {
                 Err(
                     e @ (Rejection::PdfLimits(_)
                     | Rejection::PdfInflateLimit { .. }
+                    | Rejection::PdfStreamInflateLimit { .. }
                     | Rejection::Interrupted),
                 ) => return Err(e),
                 Err(_) => return Err(bad),
@@ -59,7 +61,7 @@ impl Pdf<'_> {
         let mut out = Vec::new();
         let data = self.data;
         let mut retain_left = self.retain_left;
-        self.decode(&data[range], &chain, num, &mut |piece| {
+        self.decode(&data[range], &chain, num, Density::Bounded, &mut |piece| {
             retain_left = retain_left
                 .checked_sub(piece.len())
                 .ok_or(Rejection::PdfLimits(
@@ -73,7 +75,8 @@ impl Pdf<'_> {
     }
 
     /// Decodes a stream's checked filters to the end, keeping nothing. Encrypted documents'
-    /// streams are not decoded: their data is ciphertext (see `crypt`).
+    /// streams are not decoded: their data is ciphertext (see `crypt`). Image samples may
+    /// inflate without the per-stream ratio bound (see `codecs::Density`).
     pub(super) fn check_stream(
         &mut self,
         dict: &Dict<'_>,
@@ -87,8 +90,13 @@ impl Pdf<'_> {
             object: num,
             detail,
         })?;
+        let density = if dict.name_is(b"Subtype", b"Image") {
+            Density::Unbounded
+        } else {
+            Density::Bounded
+        };
         let data = self.data;
-        self.decode(&data[range], &chain, num, &mut |_| Ok(()))
+        self.decode(&data[range], &chain, num, density, &mut |_| Ok(()))
     }
 
     /// Runs `raw` through the chain's stages. Earlier stages' output is held (charged to the
@@ -99,6 +107,7 @@ impl Pdf<'_> {
         raw: &[u8],
         chain: &Chain,
         num: u32,
+        density: Density,
         sink: Sink<'_>,
     ) -> Result<(), Rejection> {
         let syntax = |detail| Rejection::PdfSyntax {
@@ -113,25 +122,40 @@ impl Pdf<'_> {
             let input: &[u8] = held.as_deref().unwrap_or(raw);
             if i + 1 == chain.stages.len() {
                 let Predictor::Png { row, .. } = stage.predictor else {
-                    return codecs::run(stage.codec, input, &mut self.budget, num, sink);
+                    return codecs::run(stage.codec, input, &mut self.budget, num, density, sink);
                 };
                 let mut seen = 0usize;
-                return codecs::run(stage.codec, input, &mut self.budget, num, &mut |piece| {
-                    filters::check_png_rows(row + 1, &mut seen, piece).map_err(syntax)?;
-                    sink(piece)
-                });
+                return codecs::run(
+                    stage.codec,
+                    input,
+                    &mut self.budget,
+                    num,
+                    density,
+                    &mut |piece| {
+                        filters::check_png_rows(row + 1, &mut seen, piece).map_err(syntax)?;
+                        sink(piece)
+                    },
+                );
             }
             let mut next = Vec::new();
             let mut retain_left = self.retain_left;
-            codecs::run(stage.codec, input, &mut self.budget, num, &mut |piece| {
-                retain_left = retain_left
-                    .checked_sub(piece.len())
-                    .ok_or(Rejection::PdfLimits(
-                        "a filter chain's intermediate data is too large",
-                    ))?;
-                next.extend_from_slice(piece);
-                Ok(())
-            })?;
+            codecs::run(
+                stage.codec,
+                input,
+                &mut self.budget,
+                num,
+                density,
+                &mut |piece| {
+                    retain_left =
+                        retain_left
+                            .checked_sub(piece.len())
+                            .ok_or(Rejection::PdfLimits(
+                                "a filter chain's intermediate data is too large",
+                            ))?;
+                    next.extend_from_slice(piece);
+                    Ok(())
+                },
+            )?;
             self.retain_left = retain_left;
             held = Some(filters::unpredict(next, stage.predictor).map_err(syntax)?);
         }

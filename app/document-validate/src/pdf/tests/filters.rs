@@ -187,8 +187,57 @@ impl Interrupt for CountingInterrupt {
     }
 }
 
+/// Zeros as the samples of a greyscale image 4096 pixels wide: what a blank scan looks like.
 fn bomb(inflated: usize) -> Vec<u8> {
-    with_stream("/Filter/FlateDecode", &zlib(&vec![0u8; inflated]))
+    let image = format!(
+        "/Type/XObject/Subtype/Image/Width 4096/Height {}/ColorSpace/DeviceGray\
+         /BitsPerComponent 8/Filter/FlateDecode",
+        inflated / 4096
+    );
+    with_stream(&image, &zlib(&vec![0u8; inflated]))
+}
+
+#[test]
+fn a_stream_that_is_not_image_data_stops_inflating_at_its_ratio() {
+    let content = with_stream("/Filter/FlateDecode", &zlib(&vec![0u8; 64 << 20]));
+    let counter = CountingInterrupt {
+        polls: Cell::new(0),
+        stop_at: u64::MAX,
+    };
+    assert_eq!(
+        super::super::validate(&content, &Limits::default(), &counter),
+        Err(Rejection::PdfStreamInflateLimit {
+            object: 2,
+            ratio: 100
+        })
+    );
+    // One poll per 256 KiB decoded: stopped after about 1 MiB, not at the document's cap.
+    let inflated = counter.polls.get() * 256 * 1024;
+    assert!(inflated <= 2 << 20, "inflated about {inflated} bytes");
+    // Text that packs less than 100-fold is decoded in full, however long.
+    let text: Vec<u8> = (0..400_000u32)
+        .flat_map(|i| format!("BT /F1 12 Tf 72 {} Td ({i}) Tj ET\n", i % 700).into_bytes())
+        .collect();
+    assert!(text.len() > 8 << 20);
+    assert_eq!(
+        validate(&with_stream("/Filter/FlateDecode", &zlib(&text))),
+        Ok(())
+    );
+    // The same bound holds behind another filter and for LZW's output.
+    let hex: Vec<u8> = zlib(&vec![0u8; 8 << 20])
+        .iter()
+        .flat_map(|b| format!("{b:02x}").into_bytes())
+        .chain(*b">")
+        .collect();
+    assert!(matches!(
+        validate(&with_stream("/Filter[/ASCIIHexDecode/FlateDecode]", &hex)),
+        Err(Rejection::PdfStreamInflateLimit { .. })
+    ));
+    let lzw_zeros = lzw(&vec![0u8; 8 << 20], true);
+    assert!(matches!(
+        validate(&with_stream("/Filter/LZWDecode", &lzw_zeros)),
+        Err(Rejection::PdfStreamInflateLimit { .. })
+    ));
 }
 
 #[test]
