@@ -3,13 +3,15 @@
 //!
 //! Documents: the stand-in's PNG and PDF (and `distinct` variants of them), document-sized PNGs
 //! written by Pillow at bench time (`scripts/corpus/png-producers.py --large`, skipped with a note
-//! when Pillow is missing), and the largest PNGs Debian packages ship under /usr/share. Each
-//! inflater decodes a PNG's whole IDAT stream with its checksum verified; each figure is the mean
-//! the CPU time of the
-//! benchmark thread per call, the lowest of three half-second loops (plain loops, no harness, stable
-//! toolchain). Method and results:
+//! when Pillow is missing), the largest PNGs Debian packages ship under /usr/share, and a noise
+//! image at the whole-buffer cap (the slowest data per decoded byte: the bound on the one call
+//! that cannot be interrupted). Each inflater decodes a PNG's whole IDAT stream with its checksum
+//! verified; then whole validations, with each of the validator's two inflaters forced and as it
+//! chooses. Each figure is the CPU time of the benchmark thread per call, the lowest mean of three
+//! half-second loops (plain loops, no harness, stable toolchain). Method and results:
 //! docs/benchmarks.md, section "Validation".
 
+use document_validate::png::{Inflate, WHOLE_MAX, validate_inflating};
 use document_validate::{Limits, Never, validate_within};
 use dummy_pdf_or_png::documents::{Kind, distinct, sample_pdf, sample_png};
 use std::hint::black_box;
@@ -151,18 +153,15 @@ fn libdeflate_whole(img: &ImageData, buf: &mut [u8]) -> usize {
         .expect("sound data")
 }
 
-/// libdeflate into a fresh zeroed buffer per call, as a validation that keeps no buffer would.
-fn libdeflate_fresh(img: &ImageData, _buf: &mut [u8]) -> usize {
-    libdeflate_whole(img, &mut vec![0u8; img.decoded])
-}
-
-/// Not an inflater: the Adler-32 of the decoded image alone, the cost of finding trailing data
-/// after libdeflate (which does not say where the stream ended).
-fn adler32_only(img: &ImageData, buf: &mut [u8]) -> usize {
-    let mut hash = simd_adler32::Adler32::new();
-    hash.write(&buf[..img.decoded]);
-    black_box(hash.finish());
-    img.decoded
+/// libdeflate through `libdeflate-exact` (the validator's whole-buffer path): a fresh,
+/// uninitialised buffer per call, the input used reported.
+fn libdeflate_exact(img: &ImageData, _buf: &mut [u8]) -> usize {
+    let mut out = Vec::<u8>::with_capacity(img.decoded);
+    let inflated = libdeflate_exact::Inflater::new()
+        .zlib(&img.idat, &mut out.spare_capacity_mut()[..img.decoded])
+        .expect("sound data");
+    assert_eq!(inflated.consumed, img.idat.len());
+    inflated.output.len()
 }
 
 /// zune-inflate (safe Rust): one call on the concatenated stream, allocating its own output.
@@ -177,16 +176,47 @@ fn zune_inflate_whole(img: &ImageData, _buf: &mut [u8]) -> usize {
         .len()
 }
 
-const INFLATERS: [(&str, Inflater); 8] = [
+const INFLATERS: [(&str, Inflater); 7] = [
     ("zlib-rs 64K", zlib_rs_streaming),
     ("zlib-rs whole", zlib_rs_whole),
     ("miniz_oxide", miniz_oxide_whole),
     ("miniz_oxide 64K", miniz_oxide_streaming),
-    ("libdeflate", libdeflate_whole),
     ("zune-inflate", zune_inflate_whole),
-    ("libdeflate new", libdeflate_fresh),
-    ("adler32 alone", adler32_only),
+    ("libdeflate", libdeflate_whole),
+    ("libdeflate-exact", libdeflate_exact),
 ];
+
+/// Grey noise at the whole-buffer cap: rows of 4096 pixels, each 0 or 1 at random, so nearly
+/// every decoded byte is a literal (about one bit of input each): the slowest data per decoded
+/// byte, so the longest one uninterruptible libdeflate call takes.
+fn noise_at_the_cap() -> (String, Vec<u8>) {
+    let row = 1 + 4096u64;
+    let rows = WHOLE_MAX / row;
+    let mut raw = Vec::with_capacity((row * rows) as usize);
+    let mut state = 0x9E37_79B9_7F4A_7C15u64;
+    let mut line = vec![0u8; row as usize]; // filter type 0, then the pixels
+    for _ in 0..rows {
+        for pixel in &mut line[1..] {
+            // xorshift64: cheap, reproducible noise.
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            *pixel = (state & 1) as u8;
+        }
+        raw.extend_from_slice(&line);
+    }
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut encoder, &raw).expect("vec write");
+    let idat = encoder.finish().expect("vec write");
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = 4096u32.to_be_bytes().to_vec();
+    ihdr.extend_from_slice(&u32::try_from(rows).expect("small").to_be_bytes());
+    ihdr.extend_from_slice(&[8, 0, 0, 0, 0]);
+    dummy_pdf_or_png::documents::png_chunk(&mut png, b"IHDR", &ihdr);
+    dummy_pdf_or_png::documents::png_chunk(&mut png, b"IDAT", &idat);
+    dummy_pdf_or_png::documents::png_chunk(&mut png, b"IEND", &[]);
+    (format!("noise 4096x{rows} grey (cap)"), png)
+}
 
 /// Pillow's document-sized PNGs, in a fresh temporary folder; empty (with a note) without Pillow.
 fn pillow_pngs() -> Vec<(String, Vec<u8>)> {
@@ -257,6 +287,7 @@ fn main() {
     ];
     docs.extend(pillow_pngs());
     docs.extend(system_pngs(3));
+    docs.push(noise_at_the_cap());
 
     println!("## inflate: µs per image (whole IDAT stream, checksum verified)");
     print!("{:<40} {:>9} {:>10}", "image", "zlib KB", "decoded KB");
@@ -282,18 +313,38 @@ fn main() {
         println!();
     }
 
-    println!("\n## validate_within (default limits): µs per document");
+    println!("\n## validation (default limits): µs per document");
+    println!(
+        "{:<40} {:>12} {:>12} {:>12}  verdict",
+        "document", "streaming", "whole", "validate"
+    );
     let pdf = sample_pdf();
     docs.push(("stand-in pdf".to_owned(), pdf.clone()));
     docs.push((
         "stand-in pdf distinct #7".to_owned(),
         distinct(&pdf, Kind::Pdf, 7),
     ));
+    let limits = Limits::default();
     for (name, doc) in &docs {
-        let verdict = validate_within(doc, &Limits::default(), &Never);
+        let verdict = validate_within(doc, &limits, &Never);
+        print!("{name:<40}");
+        if doc.starts_with(b"\x89PNG") {
+            for inflate in [Inflate::Streaming, Inflate::Whole] {
+                assert_eq!(
+                    validate_inflating(doc, &limits, &Never, inflate).is_ok(),
+                    verdict.is_ok()
+                );
+                let t = mean(|| {
+                    black_box(validate_inflating(black_box(doc), &limits, &Never, inflate).is_ok());
+                });
+                print!(" {:>12.0}", t.as_secs_f64() * 1e6);
+            }
+        } else {
+            print!(" {:>12} {:>12}", "-", "-");
+        }
         let t = mean(|| {
-            black_box(validate_within(black_box(doc), &Limits::default(), &Never).is_ok());
+            black_box(validate_within(black_box(doc), &limits, &Never).is_ok());
         });
-        println!("{name:<40} {:>9.0} µs  {verdict:?}", t.as_secs_f64() * 1e6);
+        println!(" {:>12.0}  {verdict:?}", t.as_secs_f64() * 1e6);
     }
 }

@@ -9,12 +9,23 @@ pub(crate) mod tests;
 
 use super::{Interrupt, Limits, Rejection};
 use header::{Header, MAX_U31};
+pub use image::{Inflate, WHOLE_MAX};
 
 /// The 8-byte PNG signature.
 pub const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";
 
 /// Validates a whole PNG file: `Ok(())` only if it is structurally sound.
 pub fn validate(data: &[u8], limits: &Limits, interrupt: &dyn Interrupt) -> Result<(), Rejection> {
+    validate_inflating(data, limits, interrupt, image::Inflate::BySize)
+}
+
+/// [`validate`] with the image data checked by the inflater `inflate` says.
+pub fn validate_inflating(
+    data: &[u8],
+    limits: &Limits,
+    interrupt: &dyn Interrupt,
+    inflate: image::Inflate,
+) -> Result<(), Rejection> {
     if !data.starts_with(SIGNATURE) {
         return Err(Rejection::UnknownFormat);
     }
@@ -136,5 +147,5 @@ pub fn validate(data: &[u8], limits: &Limits, interrupt: &dyn Interrupt) -> Resu
         return Err(Rejection::PngPalette("missing for an indexed-colour image"));
     }
     // Pass 2: the image data.
-    image::check(&header, &idat, interrupt)
+    image::check(&header, &idat, interrupt, inflate)
 }

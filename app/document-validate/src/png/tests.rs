@@ -17,6 +17,19 @@ fn validate(data: &[u8]) -> Result<(), Rejection> {
     super::validate(data, &Limits::default(), &crate::Never)
 }
 
+/// The validator with each inflater forced (the whole buffer and the streaming window), which
+/// must agree; the verdict they share.
+fn by_each_inflater(data: &[u8]) -> Result<(), Rejection> {
+    let with = |inflate| validate_inflating(data, &Limits::default(), &crate::Never, inflate);
+    let whole = with(image::Inflate::Whole);
+    assert_eq!(
+        whole,
+        with(image::Inflate::Streaming),
+        "the inflaters disagree"
+    );
+    whole
+}
+
 /// The sample takes a while to compress in debug builds: make it once per test binary.
 pub(crate) fn sample() -> &'static [u8] {
     static SAMPLE: OnceLock<Vec<u8>> = OnceLock::new();
@@ -113,41 +126,47 @@ fn bytes_after_iend_are_rejected() {
 fn grammar_rules() {
     // 2x2 greyscale 8-bit: two rows of filter byte + 2 bytes.
     let good = tiny(2, 2, 8, 0, 0, &[0, 1, 2, 0, 3, 4], false);
-    assert_eq!(validate(&good), Ok(()));
+    assert_eq!(by_each_inflater(&good), Ok(()));
     assert_eq!(
-        validate(&tiny(2, 2, 8, 0, 0, &[0, 1, 2, 5, 3, 4], false)),
+        by_each_inflater(&tiny(2, 2, 8, 0, 0, &[0, 1, 2, 5, 3, 4], false)),
         Err(Rejection::PngFilter(5))
     );
     assert!(matches!(
-        validate(&tiny(2, 2, 8, 0, 0, &[0, 1, 2, 0, 3], false)),
+        by_each_inflater(&tiny(2, 2, 8, 0, 0, &[0, 1, 2, 0, 3], false)),
         Err(Rejection::PngImageSize { .. })
     ));
     assert_eq!(
-        validate(&tiny(2, 2, 8, 0, 0, &[0, 1, 2, 0, 3, 4, 0], false)),
+        by_each_inflater(&tiny(2, 2, 8, 0, 0, &[0, 1, 2, 0, 3, 4, 0], false)),
         Err(Rejection::PngImageTooLong { expected: 6 })
     );
     assert!(matches!(
-        validate(&tiny(2, 2, 3, 0, 0, &[0, 0, 0, 0], false)),
+        by_each_inflater(&tiny(2, 2, 3, 0, 0, &[0, 0, 0, 0], false)),
         Err(Rejection::PngIhdr(_))
     ));
     // Indexed colour needs PLTE; greyscale must not have one.
     let indexed = [0u8, 0b0100_0000, 0, 0b1000_0000];
-    assert_eq!(validate(&tiny(2, 2, 1, 3, 0, &indexed, true)), Ok(()));
+    assert_eq!(
+        by_each_inflater(&tiny(2, 2, 1, 3, 0, &indexed, true)),
+        Ok(())
+    );
     assert!(matches!(
-        validate(&tiny(2, 2, 1, 3, 0, &indexed, false)),
+        by_each_inflater(&tiny(2, 2, 1, 3, 0, &indexed, false)),
         Err(Rejection::PngPalette(_))
     ));
     assert!(matches!(
-        validate(&tiny(2, 2, 8, 0, 0, &[0, 1, 2, 0, 3, 4], true)),
+        by_each_inflater(&tiny(2, 2, 8, 0, 0, &[0, 1, 2, 0, 3, 4], true)),
         Err(Rejection::PngPalette(_))
     ));
     // Adam7 3x3 greyscale 8-bit: passes 1 (1x1), 4 (1x1... ) etc.; total computed here by hand:
     // pass1 1x1, pass2 none (x0=4), pass3 none (y0=4), pass4 1x1 (x=2,y=0), pass5 2x1 (y=2),
     // pass6 1x2 (x=1; y=0,2), pass7 3x1 (y=1) -> rows (1+1)+(1+1)+(1+2)+2*(1+1)+(1+3) = 15.
     let adam7 = [0u8; 15];
-    assert_eq!(validate(&tiny(3, 3, 8, 0, 1, &adam7, false)), Ok(()));
-    assert!(validate(&tiny(3, 3, 8, 0, 1, &adam7[..14], false)).is_err());
-    assert!(validate(&tiny(3, 3, 8, 0, 0, &adam7, false)).is_err());
+    assert_eq!(
+        by_each_inflater(&tiny(3, 3, 8, 0, 1, &adam7, false)),
+        Ok(())
+    );
+    assert!(by_each_inflater(&tiny(3, 3, 8, 0, 1, &adam7[..14], false)).is_err());
+    assert!(by_each_inflater(&tiny(3, 3, 8, 0, 0, &adam7, false)).is_err());
     // IDATs must be consecutive, and IEND must end the file.
     let mut split = SIGNATURE.to_vec();
     let z = zlib(&[0, 1, 2, 0, 3, 4]);
@@ -157,25 +176,28 @@ fn grammar_rules() {
     png_chunk(&mut split, b"IDAT", &z[3..]);
     let mut ok = split.clone();
     png_chunk(&mut ok, b"IEND", &[]);
-    assert_eq!(validate(&ok), Ok(()));
+    assert_eq!(by_each_inflater(&ok), Ok(()));
     let mut gap = SIGNATURE.to_vec();
     png_chunk(&mut gap, b"IHDR", &ihdr);
     png_chunk(&mut gap, b"IDAT", &z[..3]);
     png_chunk(&mut gap, b"tEXt", b"a\0b");
     png_chunk(&mut gap, b"IDAT", &z[3..]);
     png_chunk(&mut gap, b"IEND", &[]);
-    assert!(matches!(validate(&gap), Err(Rejection::PngChunkOrder(_))));
+    assert!(matches!(
+        by_each_inflater(&gap),
+        Err(Rejection::PngChunkOrder(_))
+    ));
     let mut unknown = split.clone();
     png_chunk(&mut unknown, b"ABCD", &[]);
     png_chunk(&mut unknown, b"IEND", &[]);
     assert!(matches!(
-        validate(&unknown),
+        by_each_inflater(&unknown),
         Err(Rejection::PngUnknownCritical { .. })
     ));
     let mut no_iend = split;
     png_chunk(&mut no_iend, b"tEXt", b"a\0b");
     assert!(matches!(
-        validate(&no_iend),
+        by_each_inflater(&no_iend),
         Err(Rejection::PngTruncated(_))
     ));
 }

@@ -1,8 +1,10 @@
 //! Bounded cost per document: a PNG whose IHDR implies too much is refused before anything is
-//! inflated, image data longer than IHDR implies stops at once, and an interrupted validation
-//! stops at the first poll that says so, in both inflaters.
+//! inflated, image data longer than IHDR implies stops at once, an interrupted validation stops
+//! at the first poll that says so, in both inflaters, and which inflater runs is decided by the
+//! decoded size.
 
 use super::*;
+use crate::png::image::{Inflate, WHOLE_MAX};
 use crate::{Interrupt, Limits, Never};
 use std::cell::Cell;
 
@@ -79,29 +81,37 @@ fn a_bomb_is_refused_before_inflating() {
     assert_eq!(polls.polls.get(), 0, "the image data was looked at");
 }
 
+/// The module's validator with default limits and the inflater `inflate`.
+fn validate_by(data: &[u8], interrupt: &dyn Interrupt, inflate: Inflate) -> Result<(), Rejection> {
+    validate_inflating(data, &Limits::default(), interrupt, inflate)
+}
+
 #[test]
 fn data_past_the_implied_size_stops_at_once() {
-    // IHDR says 1 x 1 grey (2 bytes); the stream inflates to 32 MiB of zeros.
+    // IHDR says 1 x 1 grey (2 bytes); the stream inflates to 32 MiB of zeros. Streaming stops
+    // after its first 64 KiB piece; the whole buffer is 2 bytes, so libdeflate stops when it fills.
     let bomb = with_ihdr(1, 1, 8, 0, &zlib(&vec![0u8; 32 << 20]));
-    let polls = InterruptAfter::new(u32::MAX);
-    let verdict = crate::png::validate(&bomb, &Limits::default(), &polls);
-    assert_eq!(verdict, Err(Rejection::PngImageTooLong { expected: 2 }));
-    assert_eq!(polls.polls.get(), 1, "more than one 64 KiB piece inflated");
+    for (inflate, polls_at_most) in [(Inflate::Streaming, 1), (Inflate::Whole, 2)] {
+        let polls = InterruptAfter::new(u32::MAX);
+        let verdict = validate_by(&bomb, &polls, inflate);
+        assert_eq!(verdict, Err(Rejection::PngImageTooLong { expected: 2 }));
+        assert!(polls.polls.get() <= polls_at_most, "{inflate:?} kept going");
+    }
 }
 
 #[test]
 fn an_interrupted_validation_stops_at_the_next_poll() {
-    // The sample's 8.7 MB come in 64 KiB pieces, each after a poll.
+    // Streaming, the sample's 8.7 MB come in 64 KiB pieces, each after a poll.
     for after in [0, 1, 5, 50] {
         let interrupt = InterruptAfter::new(after);
-        let verdict = crate::png::validate(sample(), &Limits::default(), &interrupt);
+        let verdict = validate_by(sample(), &interrupt, Inflate::Streaming);
         assert_eq!(verdict, Err(Rejection::Interrupted), "after {after}");
         assert_eq!(interrupt.polls.get(), after + 1, "kept going after {after}");
     }
     // Not interrupted: the whole sample streams through, a poll per piece.
     let interrupt = InterruptAfter::new(u32::MAX);
     assert_eq!(
-        crate::png::validate(sample(), &Limits::default(), &interrupt),
+        validate_by(sample(), &interrupt, Inflate::Streaming),
         Ok(())
     );
     let pieces = SAMPLE_DECODED.div_ceil(image::WINDOW as u64);
@@ -110,6 +120,40 @@ fn an_interrupted_validation_stops_at_the_next_poll() {
         "{}",
         interrupt.polls.get()
     );
+    // The whole buffer polls before inflating and after: an interrupt raised while libdeflate
+    // ran is obeyed before any verdict, so an interrupted validation never gives one.
+    for after in [0, 1] {
+        let interrupt = InterruptAfter::new(after);
+        let verdict = validate_by(sample(), &interrupt, Inflate::Whole);
+        assert_eq!(verdict, Err(Rejection::Interrupted), "after {after}");
+        assert_eq!(interrupt.polls.get(), after + 1, "kept going after {after}");
+    }
+}
+
+#[test]
+fn the_decoded_size_chooses_the_inflater() {
+    // The sample (8.7 MB) is inflated whole: two polls, before and after.
+    let interrupt = InterruptAfter::new(u32::MAX);
+    assert_eq!(validate_by(sample(), &interrupt, Inflate::BySize), Ok(()));
+    assert_eq!(interrupt.polls.get(), 2);
+    // Zero RGBA 8-bit rows 2048 wide (1 + 8192 bytes, filter type 0): as many as the cap
+    // holds are inflated whole, one row more streams, a poll per 64 KiB piece.
+    let most = WHOLE_MAX / 8193;
+    for (rows, whole) in [(most, true), (most + 1, false)] {
+        let height = u32::try_from(rows).expect("small");
+        let png = with_ihdr(
+            2048,
+            height,
+            8,
+            6,
+            &zlib(&vec![0u8; (rows * 8193) as usize]),
+        );
+        let interrupt = InterruptAfter::new(u32::MAX);
+        assert_eq!(validate_by(&png, &interrupt, Inflate::BySize), Ok(()));
+        let polls = u64::from(interrupt.polls.get());
+        assert_eq!(polls == 2, whole, "{rows} rows: {polls} polls");
+        assert!(whole || polls >= WHOLE_MAX / image::WINDOW as u64);
+    }
 }
 
 #[test]
@@ -125,9 +169,7 @@ fn the_crate_entry_point_passes_the_interrupt_on() {
 fn trailing_data_and_truncation_are_refused() {
     let raw = [0u8, 1, 2, 0, 3, 4];
     let stream = zlib(&raw);
-    let run = |idat: &[u8]| {
-        crate::png::validate(&with_ihdr(2, 2, 8, 0, idat), &Limits::default(), &Never)
-    };
+    let run = |idat: &[u8]| by_each_inflater(&with_ihdr(2, 2, 8, 0, idat));
     assert_eq!(run(&stream), Ok(()));
     for cut in 1..stream.len() {
         assert!(
@@ -141,9 +183,24 @@ fn trailing_data_and_truncation_are_refused() {
         run(&longer),
         Err(Rejection::PngZlib("data after the end of the zlib stream"))
     );
-    let mut adler = stream;
+    let mut adler = stream.clone();
     *adler.last_mut().expect("non-empty") ^= 1;
     assert_eq!(run(&adler), Err(Rejection::PngZlib("Adler-32 mismatch")));
+    // Over several IDAT chunks: the stream split in two, then a third chunk after its end.
+    let split = |tail: &[u8]| {
+        let mut png = SIGNATURE.to_vec();
+        png_chunk(&mut png, b"IHDR", &[0, 0, 0, 2, 0, 0, 0, 2, 8, 0, 0, 0, 0]);
+        png_chunk(&mut png, b"IDAT", &stream[..4]);
+        png_chunk(&mut png, b"IDAT", &stream[4..]);
+        png_chunk(&mut png, b"IDAT", tail);
+        png_chunk(&mut png, b"IEND", &[]);
+        by_each_inflater(&png)
+    };
+    assert_eq!(split(&[]), Ok(()));
+    assert_eq!(
+        split(&[0]),
+        Err(Rejection::PngZlib("data after the end of the zlib stream"))
+    );
 }
 
 /// A zlib stream in one fixed-Huffman block: three zero literals, then "copy 3 bytes from
@@ -178,9 +235,7 @@ fn zeros_then_copy(distance: u32) -> Vec<u8> {
 #[test]
 fn a_back_reference_before_the_start_of_the_data_is_refused() {
     // 2 x 2 grey: rows [0, 0, 0] [0, 0, 0], filter type 0 each.
-    let run = |idat: &[u8]| {
-        crate::png::validate(&with_ihdr(2, 2, 8, 0, idat), &Limits::default(), &Never)
-    };
+    let run = |idat: &[u8]| by_each_inflater(&with_ihdr(2, 2, 8, 0, idat));
     for distance in 1..=3 {
         assert_eq!(
             run(&zeros_then_copy(distance)),

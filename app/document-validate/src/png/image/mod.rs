@@ -1,0 +1,129 @@
+//! The image data: one zlib stream over the IDAT chunks, which must inflate completely (Adler-32
+//! verified, nothing after its end) to exactly the size IHDR implies, every scanline of every pass
+//! starting with a filter type 0..=4. Two inflaters make these same checks, chosen by the decoded
+//! size IHDR implies (docs/benchmarks.md, "Validation", has the comparison behind the choice):
+//!
+//! - `whole`: libdeflate into one buffer of the decoded size, up to [`WHOLE_MAX`]. It inflates
+//!   the documents measured 3-8x faster than any safe-Rust inflater, but costs the decoded size
+//!   in memory while it runs and cannot be interrupted mid-stream, so both are bounded by the cap.
+//! - `streaming`: miniz_oxide through a 64 KiB window, above the cap: memory per validation is
+//!   fixed whatever the size, and the interrupt is polled every 64 KiB of output.
+
+mod streaming;
+mod whole;
+
+#[cfg(test)]
+pub(crate) use streaming::WINDOW;
+
+use super::header::{Header, Pass};
+use crate::{Interrupt, Rejection};
+
+/// The largest decoded size inflated by libdeflate into a whole buffer: 16 MiB holds a scanned A4
+/// page at 150 dpi in RGBA (8.7 MB) or at 300 dpi in grey (8.7 MB). Inflating it takes libdeflate
+/// a few milliseconds, the longest a validation runs between two polls of the interrupt, and it
+/// is the most memory one validation holds (validations run at most one per core).
+pub const WHOLE_MAX: u64 = 16 << 20;
+
+const TRAILING: Rejection = Rejection::PngZlib("data after the end of the zlib stream");
+const TRUNCATED: Rejection = Rejection::PngZlib("zlib stream is truncated");
+
+/// Which inflater checks the image data: [`Inflate::BySize`] in [`super::validate`]; the others
+/// force one, for the tests and the benchmark that compare them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inflate {
+    /// `Whole` up to [`WHOLE_MAX`] decoded bytes, `Streaming` above.
+    BySize,
+    Whole,
+    Streaming,
+}
+
+/// Checks the image data `idat` (the IDAT chunks' contents, in order) against `header`.
+pub(super) fn check(
+    header: &Header,
+    idat: &[&[u8]],
+    interrupt: &dyn Interrupt,
+    inflate: Inflate,
+) -> Result<(), Rejection> {
+    let whole = match inflate {
+        Inflate::BySize => header.decoded_size() <= WHOLE_MAX,
+        Inflate::Whole => true,
+        Inflate::Streaming => false,
+    };
+    if whole {
+        whole::check(header, idat, interrupt)
+    } else {
+        streaming::check(header, idat, interrupt)
+    }
+}
+
+/// Walks the inflated bytes piece by piece, checking each scanline's filter byte and the total.
+struct Scanlines {
+    passes: Vec<Pass>,
+    pass: usize,
+    rows_left: u64,
+    /// Offset inside the current row; 0 means the next byte is a filter-type byte.
+    in_row: u64,
+    total: u64,
+    expected: u64,
+}
+
+impl Scanlines {
+    fn new(header: &Header) -> Self {
+        let passes = header.passes();
+        let expected = header.decoded_size();
+        let rows_left = passes.first().map_or(0, |p| p.rows);
+        Self {
+            passes,
+            pass: 0,
+            rows_left,
+            in_row: 0,
+            total: 0,
+            expected,
+        }
+    }
+
+    fn too_long(&self) -> Rejection {
+        Rejection::PngImageTooLong {
+            expected: self.expected,
+        }
+    }
+
+    fn feed(&mut self, mut out: &[u8]) -> Result<(), Rejection> {
+        self.total += out.len() as u64;
+        if self.total > self.expected {
+            return Err(self.too_long());
+        }
+        while let Some(&first) = out.first() {
+            let Some(pass) = self.passes.get(self.pass) else {
+                // Unreachable given the total check above; refuse rather than panic.
+                return Err(self.too_long());
+            };
+            if self.in_row == 0 && first > 4 {
+                return Err(Rejection::PngFilter(first));
+            }
+            let take = (pass.row - self.in_row).min(out.len() as u64);
+            out = &out[take as usize..];
+            self.in_row += take;
+            if self.in_row == pass.row {
+                self.in_row = 0;
+                self.rows_left -= 1;
+                if self.rows_left == 0 {
+                    self.pass += 1;
+                    self.rows_left = self.passes.get(self.pass).map_or(0, |p| p.rows);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(&self) -> Result<(), Rejection> {
+        if self.total == self.expected {
+            Ok(())
+        } else {
+            Err(Rejection::PngImageSize {
+                expected: self.expected,
+                actual: self.total,
+            })
+        }
+    }
+}
