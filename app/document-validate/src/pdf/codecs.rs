@@ -4,7 +4,7 @@
 //! [`Budget`] and hands the output on in pieces of about [`PIECE`] bytes.
 //!
 //! Flate and LZW, the two codecs that can expand more than 64-fold, also bound a stream's output
-//! by what it has read so far ([`Density`]).
+//! by what it has read so far ([`Density`], [`STREAM_RATIO_MIN`]).
 //!
 //! Flate and LZW come from maintained crates (flate2 on zlib-rs, weezl); the three text and
 //! run-length codecs are a few lines each, with no crate that implements exactly PDF's rules.
@@ -15,14 +15,15 @@ use super::lexer::is_ws;
 use flate2::{Decompress, FlushDecompress, Status};
 
 /// A stream that is not image samples may inflate to at most this many times the compressed
-/// bytes read so far, plus [`STREAM_SLACK`]. Text, vector drawing, fonts, xref and object
-/// streams compress well below it; a decompression bomb (Flate packs zeros about 1000-fold) is
-/// stopped after about `STREAM_SLACK` of output instead of at the document's cap.
-pub(super) const STREAM_RATIO: u64 = 100;
+/// bytes read so far (or `Limits::pdf_max_inflate_ratio` times, if higher), plus
+/// [`STREAM_SLACK`]. Text, vector drawing, fonts, xref and object streams compress well below
+/// it; a decompression bomb (Flate packs zeros about 1000-fold) is stopped after about
+/// `STREAM_SLACK` of output instead of at the document's cap.
+pub(super) const STREAM_RATIO_MIN: u64 = 100;
 /// Output any stream may produce beyond `STREAM_RATIO` times its input (a locally dense start).
 const STREAM_SLACK: u64 = 1 << 20;
 
-/// Whether a stream's output is bounded by what it has read ([`STREAM_RATIO`]). Image samples
+/// Whether a stream's output is bounded by what it has read ([`STREAM_RATIO_MIN`]). Image samples
 /// are not: a blank scanned page packs 8.7 MB of white into a few KB, and only the document's
 /// cap ([`Budget`]) bounds them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,11 +118,12 @@ impl Out<'_, '_, '_> {
     /// [`Out::emit`] for a codec that has read `read` input bytes in all so far.
     fn emit_read(&mut self, bytes: &[u8], read: usize) -> Result<(), Fail> {
         self.produced += bytes.len() as u64;
-        let allowed = STREAM_RATIO.saturating_mul(read as u64) + STREAM_SLACK;
+        let ratio = self.budget.stream_ratio();
+        let allowed = ratio.saturating_mul(read as u64) + STREAM_SLACK;
         if self.density == Density::Bounded && self.produced > allowed {
             return Err(Fail::Stop(Rejection::PdfStreamInflateLimit {
                 object: self.object,
-                ratio: STREAM_RATIO,
+                ratio,
             }));
         }
         self.emit(bytes)

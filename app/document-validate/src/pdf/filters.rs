@@ -156,15 +156,18 @@ const POLL_EVERY: u64 = 256 * 1024;
 pub(super) struct Budget<'i> {
     left: u64,
     limit: u64,
+    /// How many times its input a stream that is not image samples may inflate to.
+    stream_ratio: u64,
     until_poll: u64,
     interrupt: &'i dyn Interrupt,
 }
 
 impl<'i> Budget<'i> {
-    pub(super) fn new(limit: u64, interrupt: &'i dyn Interrupt) -> Self {
+    pub(super) fn new(limit: u64, stream_ratio: u64, interrupt: &'i dyn Interrupt) -> Self {
         Self {
             left: limit,
             limit,
+            stream_ratio,
             until_poll: POLL_EVERY,
             interrupt,
         }
@@ -184,6 +187,10 @@ impl<'i> Budget<'i> {
             self.until_poll -= n;
             Ok(())
         }
+    }
+
+    pub(super) fn stream_ratio(&self) -> u64 {
+        self.stream_ratio
     }
 
     pub(super) fn poll(&self) -> Result<(), Rejection> {

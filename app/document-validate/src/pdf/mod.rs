@@ -71,7 +71,11 @@ pub fn validate(
         data,
         xref: HashMap::new(),
         objstms: HashMap::new(),
-        budget: filters::Budget::new(inflate_limit, interrupt),
+        budget: filters::Budget::new(
+            inflate_limit,
+            codecs::STREAM_RATIO_MIN.max(u64::from(limits.pdf_max_inflate_ratio)),
+            interrupt,
+        ),
         retain_left: data.len().saturating_mul(RETAIN_FACTOR).max(RETAIN_FLOOR),
         encrypted: false,
     };
