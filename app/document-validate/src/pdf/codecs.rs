@@ -20,7 +20,7 @@ use flate2::{Decompress, FlushDecompress, Status};
 /// it; a decompression bomb (Flate packs zeros about 1000-fold) is stopped after about
 /// `STREAM_SLACK` of output instead of at the document's cap.
 pub(super) const STREAM_RATIO_MIN: u64 = 100;
-/// Output any stream may produce beyond `STREAM_RATIO` times its input (a locally dense start).
+/// Output any stream may produce beyond that ratio times its input (a locally dense start).
 const STREAM_SLACK: u64 = 1 << 20;
 
 /// Whether a stream's output is bounded by what it has read ([`STREAM_RATIO_MIN`]). Image samples
@@ -32,21 +32,27 @@ pub(super) enum Density {
     Unbounded,
 }
 
-/// Decodes `input` with `codec`; decode errors name object `num`.
+/// The stream being decoded: the object errors name, and how far it may inflate.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Stream {
+    pub(super) object: u32,
+    pub(super) density: Density,
+}
+
+/// Decodes `input` with `codec`.
 pub(super) fn run(
     codec: Codec,
     input: &[u8],
     budget: &mut Budget<'_>,
-    num: u32,
-    density: Density,
+    stream: Stream,
     sink: Sink<'_>,
 ) -> Result<(), Rejection> {
+    let num = stream.object;
     let mut out = Out {
         piece: Vec::with_capacity(PIECE),
         budget,
         sink,
-        object: num,
-        density,
+        stream,
         produced: 0,
     };
     let result = match codec {
@@ -86,8 +92,7 @@ struct Out<'b, 'i, 's> {
     piece: Vec<u8>,
     budget: &'b mut Budget<'i>,
     sink: Sink<'s>,
-    object: u32,
-    density: Density,
+    stream: Stream,
     /// Bytes handed on so far by [`Out::emit_read`].
     produced: u64,
 }
@@ -120,9 +125,9 @@ impl Out<'_, '_, '_> {
         self.produced += bytes.len() as u64;
         let ratio = self.budget.stream_ratio();
         let allowed = ratio.saturating_mul(read as u64) + STREAM_SLACK;
-        if self.density == Density::Bounded && self.produced > allowed {
+        if self.stream.density == Density::Bounded && self.produced > allowed {
             return Err(Fail::Stop(Rejection::PdfStreamInflateLimit {
-                object: self.object,
+                object: self.stream.object,
                 ratio,
             }));
         }

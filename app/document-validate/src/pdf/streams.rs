@@ -117,45 +117,34 @@ impl Pdf<'_> {
         if chain.stages.is_empty() {
             return sink(raw);
         }
+        let stream = codecs::Stream {
+            object: num,
+            density,
+        };
         let mut held: Option<Vec<u8>> = None;
         for (i, stage) in chain.stages.iter().enumerate() {
             let input: &[u8] = held.as_deref().unwrap_or(raw);
             if i + 1 == chain.stages.len() {
                 let Predictor::Png { row, .. } = stage.predictor else {
-                    return codecs::run(stage.codec, input, &mut self.budget, num, density, sink);
+                    return codecs::run(stage.codec, input, &mut self.budget, stream, sink);
                 };
                 let mut seen = 0usize;
-                return codecs::run(
-                    stage.codec,
-                    input,
-                    &mut self.budget,
-                    num,
-                    density,
-                    &mut |piece| {
-                        filters::check_png_rows(row + 1, &mut seen, piece).map_err(syntax)?;
-                        sink(piece)
-                    },
-                );
+                return codecs::run(stage.codec, input, &mut self.budget, stream, &mut |piece| {
+                    filters::check_png_rows(row + 1, &mut seen, piece).map_err(syntax)?;
+                    sink(piece)
+                });
             }
             let mut next = Vec::new();
             let mut retain_left = self.retain_left;
-            codecs::run(
-                stage.codec,
-                input,
-                &mut self.budget,
-                num,
-                density,
-                &mut |piece| {
-                    retain_left =
-                        retain_left
-                            .checked_sub(piece.len())
-                            .ok_or(Rejection::PdfLimits(
-                                "a filter chain's intermediate data is too large",
-                            ))?;
-                    next.extend_from_slice(piece);
-                    Ok(())
-                },
-            )?;
+            codecs::run(stage.codec, input, &mut self.budget, stream, &mut |piece| {
+                retain_left = retain_left
+                    .checked_sub(piece.len())
+                    .ok_or(Rejection::PdfLimits(
+                        "a filter chain's intermediate data is too large",
+                    ))?;
+                next.extend_from_slice(piece);
+                Ok(())
+            })?;
             self.retain_left = retain_left;
             held = Some(filters::unpredict(next, stage.predictor).map_err(syntax)?);
         }
