@@ -62,13 +62,12 @@ impl Pdf<'_> {
         let data = self.data;
         let mut retain_left = self.retain_left;
         self.decode(&data[range], &chain, num, Density::Bounded, &mut |piece| {
-            retain_left = retain_left
-                .checked_sub(piece.len())
-                .ok_or(Rejection::PdfLimits(
-                    "xref/object streams inflate too large",
-                ))?;
-            out.extend_from_slice(piece);
-            Ok(())
+            retain(
+                &mut retain_left,
+                &mut out,
+                piece,
+                "xref/object streams inflate too large",
+            )
         })?;
         self.retain_left = retain_left;
         filters::unpredict(out, last).map_err(unsupported)
@@ -137,17 +136,27 @@ impl Pdf<'_> {
             let mut next = Vec::new();
             let mut retain_left = self.retain_left;
             codecs::run(stage.codec, input, &mut self.budget, stream, &mut |piece| {
-                retain_left = retain_left
-                    .checked_sub(piece.len())
-                    .ok_or(Rejection::PdfLimits(
-                        "a filter chain's intermediate data is too large",
-                    ))?;
-                next.extend_from_slice(piece);
-                Ok(())
+                let detail = "a filter chain's intermediate data is too large";
+                retain(&mut retain_left, &mut next, piece, detail)
             })?;
             self.retain_left = retain_left;
             held = Some(filters::unpredict(next, stage.predictor).map_err(syntax)?);
         }
         Ok(())
     }
+}
+
+/// Appends `piece` to `kept`, charged to the retained-bytes budget `left`; `detail` says what
+/// outgrew it.
+fn retain(
+    left: &mut usize,
+    kept: &mut Vec<u8>,
+    piece: &[u8],
+    detail: &'static str,
+) -> Result<(), Rejection> {
+    *left = left
+        .checked_sub(piece.len())
+        .ok_or(Rejection::PdfLimits(detail))?;
+    kept.extend_from_slice(piece);
+    Ok(())
 }
