@@ -6,8 +6,8 @@ SHELL := /usr/bin/env bash
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),$(CURDIR)/target)
 
-.PHONY: help tools test test-rust test-fmt test-clippy test-nextest test-readme \
-	test-platform test-delivery fmt run bench load-test cluster fuzz-pdf fuzz-validate e2e
+.PHONY: help tools test test-rust test-fmt test-clippy test-build test-nextest test-readme \
+	test-checks test-platform test-delivery fmt run bench load-test cluster fuzz-pdf fuzz-validate e2e
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -15,25 +15,36 @@ help: ## list targets
 tools: ## install every tool the tests use (scripts/install-tools)
 	scripts/install-tools
 
-# The live PromQL check and the k6 smoke runs use the binaries the nextest stage built (BIN_DIR)
-# instead of building their own; run on their own, those scripts build release binaries.
-test: ## the whole suite, each stage timed: tools, Rust, README, platform and delivery checks
-	BIN_DIR=$(TARGET_DIR)/debug scripts/timed-stages tools test-fmt test-clippy test-nextest \
-	  test-readme test-platform test-delivery
+# One compile serves clippy and the tests: scripts/checks/lib/clippy-rustc compiles the workspace's
+# crates with clippy's lints (warnings denied) in the build the tests run, so dependencies are built once, not
+# once more for `cargo clippy`'s check build. It stays set for every stage, so the README check's
+# `cargo run` finds that build fresh. The live PromQL check and the k6 smoke runs use the binaries
+# that build made (BIN_DIR); run on their own, those scripts build release binaries.
+test test-rust test-build test-nextest: export RUSTC_WORKSPACE_WRAPPER := $(CURDIR)/scripts/checks/lib/clippy-rustc
+test: ## the whole suite, each stage timed: tools, fmt, clippy with the test build, tests, README, platform and delivery
+	BIN_DIR=$(TARGET_DIR)/debug scripts/timed-stages tools test-fmt test-build test-nextest \
+	  test-readme test-checks
 
-test-rust: test-fmt test-clippy test-nextest ## fmt check, clippy (warnings denied), nextest
+test-rust: test-fmt test-build test-nextest ## fmt check, clippy with the test build (warnings denied), nextest
 
 test-fmt: ## cargo fmt --check
 	$(CARGO) fmt --all --check
 
-test-clippy: ## clippy on every target, warnings denied
+test-clippy: ## clippy on every target, warnings denied (make test lints in test-build instead)
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
-test-nextest: ## unit, property and integration tests (also builds the binaries later stages run)
+test-build: ## every target built for the tests, linted by clippy (warnings denied) as it compiles
+	$(CARGO) test --workspace --all-targets --locked --no-run
+
+test-nextest: ## unit, property and integration tests (the binaries later stages run come from this build)
 	$(CARGO) nextest run --workspace --locked --profile ci
 
 test-readme: ## the README's quickstart command as written, from a clean copy; drifts must fail it
 	scripts/checks/readme/check-readme --drift
+
+# Side by side: much of each suite waits (k6 runs, a live Prometheus) while the other computes.
+test-checks: ## the platform and delivery suites at once, each one's output printed when it ends
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-platform test-delivery
 
 test-platform: ## render and validate manifests, rules, dashboards; PromQL against a live Prometheus
 	scripts/checks/run platform

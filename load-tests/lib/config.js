@@ -22,6 +22,13 @@ const MAX_ID = positiveInt('MAX_ID', 1000000);
 
 // The service's SLOs (docs/delivery.md): 99.9% of requests succeed, p95 < 150 ms, p99 < 300 ms.
 export const SLO = { errorRate: 0.001, p95Ms: 150, p99Ms: 300 };
+// The error share a smoke run may show. A smoke run makes a few hundred requests, too few to tell
+// 99.9% from 99%: one failure in 400 is already 0.25%. Behind the real upstream's mix the service
+// fails about one request in 10,000 (four corrupt answers in a row), so `rate<0.001` would fail a
+// healthy service's smoke run about once in 25; a service meeting the SLO shows 4 or more
+// failures in 400 requests with a probability below 0.1%, so a smoke run's bound is 1%. Full runs
+// hold the SLO itself.
+export const ERROR_RATE = SMOKE ? 0.01 : SLO.errorRate;
 
 // A document answer is only good if its body is what its Content-Type says it is.
 const MAGIC = {
@@ -92,9 +99,9 @@ export function thresholds(kind, overrides = {}) {
   };
   const byKind = {
     slo: {
-      http_req_failed: [`rate<${SLO.errorRate}`],
+      http_req_failed: [`rate<${ERROR_RATE}`],
       'http_req_duration{name:GET /{id}}': [`p(95)<${SLO.p95Ms}`, `p(99)<${SLO.p99Ms}`],
-      checks: [`rate>${1 - SLO.errorRate}`],
+      checks: [`rate>${1 - ERROR_RATE}`],
     },
     stress: {
       http_req_failed: ['rate<0.05'],

@@ -31,7 +31,8 @@ def row(regime, connections, label, r, p):
     served = f"{served_sound(label, r, p):.3f}" if p is not None else "–"
     load = f"{r['upstream_per_request']:.2f}" if p is not None else "–"
     return (f"| {regime} | {connections} | {label} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f}"
-            f" | {r['non_2xx']}{' + socket errors' if r['socket_errors'] else ''} | {r['peak_rss_mib']:.1f}"
+            f" | {r['non_2xx']}{f' ({statuses})' if (statuses := r['non_2xx_statuses']) else ''}"
+            f"{' + socket errors' if r['socket_errors'] else ''} | {r['peak_rss_mib']:.1f}"
             f" | {cpu:.0f} | {served} | {load} |"), errors
 
 

@@ -88,6 +88,6 @@ if [ "${SKIP_K6:-}" = 1 ]; then
 else
   step k6-inspect "every script parses (smoke profile)" k6_inspect
   step k6-wrong-body "the magic-byte check fails a service that mislabels documents" k6_catches_wrong_body
-  step k6-smoke "smoke variant of every script against a freshly built service and stand-in" \
-    scripts/load-test --profile smoke smoke load stress spike soak chaos
+  step k6-smoke "smoke variant of every script, all at once, against a freshly built service and stand-in" \
+    scripts/load-test --profile smoke --parallel smoke load stress spike soak chaos
 fi
