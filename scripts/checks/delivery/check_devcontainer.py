@@ -20,10 +20,9 @@ import sys
 from pathlib import Path
 
 import jsonschema
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.common import finish, root_argument  # noqa: E402
+from lib.common import finish, parse_yaml, root_argument  # noqa: E402
 
 ROOT = root_argument()
 FILE = ROOT / ".devcontainer/devcontainer.json"
@@ -132,7 +131,7 @@ def main() -> int:
     if node_image and not kubectl.startswith(node_image.group(1) + "."):
         errors.append(f"kubectl {kubectl} is not at the kind node's minor version {node_image.group(1)}")
     image_release = re.search(r":ubuntu-(\d+\.\d+)", config.get("image", ""))
-    ci = yaml.safe_load((ROOT / ".github/workflows/ci.yml").read_text())
+    ci = parse_yaml((ROOT / ".github/workflows/ci.yml").read_text())
     runner = str(ci["jobs"]["make-test"]["runs-on"])
     if not image_release or runner != f"ubuntu-{image_release.group(1)}":
         errors.append(f"image {config.get('image')} is not the Ubuntu release of CI's make-test runner ({runner}): "

@@ -24,7 +24,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.common import ROOT, finish  # noqa: E402
+from lib.common import ROOT, finish, parse_docs, parse_yaml  # noqa: E402
 from lib.argocd import UnknownKey, admits_destination, fill, pull_request_params, refused_objects  # noqa: E402
 from lib.schemas import is_cluster_scoped  # noqa: E402
 
@@ -52,7 +52,7 @@ def render_template(template: dict) -> dict:
 
 def apply_overrides(kustomization: Path, overrides: dict) -> None:
     """What `kustomize edit set namespace / add component / set image` and Argo's patches do."""
-    doc = yaml.safe_load(kustomization.read_text())
+    doc = parse_yaml(kustomization.read_text())
     if "namespace" in overrides:
         doc["namespace"] = overrides["namespace"]
     doc.setdefault("components", []).extend(overrides.get("components", []))
@@ -64,7 +64,7 @@ def apply_overrides(kustomization: Path, overrides: dict) -> None:
 
 
 def main() -> int:
-    appset = yaml.safe_load(APPSET.read_text())
+    appset = parse_yaml(APPSET.read_text())
     generators = appset["spec"]["generators"]
     github = generators[0]["pullRequest"]["github"]
     if f"{github['owner']}/{github['repo']}" != REPO:
@@ -92,7 +92,7 @@ def main() -> int:
         if rendered.returncode != 0:
             print(f"check_preview: kubectl kustomize failed:\n{rendered.stderr}", file=sys.stderr)
             return 1
-    objects = [o for o in yaml.safe_load_all(rendered.stdout) if o]
+    objects = [o for o in parse_docs(rendered.stdout) if o]
 
     want_images = {f"ghcr.io/acme-sre/{b}:pr-{PR['number']}-{PR['head_sha']}" for b in ("document-proxy", "dummy-pdf-or-png")}
     images = set()
@@ -121,7 +121,7 @@ def main() -> int:
     if "pr-${{ github.event.pull_request.number }}-${{ github.event.pull_request.head.sha }}" not in workflow:
         fail(f"{WORKFLOW.relative_to(ROOT)} does not push the pr-<number>-<head sha> tags the ApplicationSet runs")
 
-    projects = {p["metadata"]["name"]: p for p in yaml.safe_load_all(PROJECTS.read_text()) if p}
+    projects = {p["metadata"]["name"]: p for p in parse_docs(PROJECTS.read_text()) if p}
     project = projects.get(spec["project"])
     if project is None:
         fail(f"AppProject {spec['project']} is not defined in {PROJECTS.relative_to(ROOT)}")

@@ -26,10 +26,9 @@ import re
 import sys
 from pathlib import Path
 
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.common import finish, root_argument  # noqa: E402
+from lib.common import finish, parse_docs, parse_yaml, root_argument  # noqa: E402
 
 ROOT = root_argument()
 POLICY = ROOT / "platform/kyverno/policies/prod-release-signature.yaml"
@@ -43,7 +42,7 @@ errors: list[str] = []
 
 
 def release_steps() -> list[dict]:
-    release = yaml.safe_load(RELEASE.read_text())
+    release = parse_yaml(RELEASE.read_text())
     env = release.get("env", {})
     if env.get("SIGNER_IDENTITY") != IDENTITY or env.get("SIGNER_ISSUER") != ISSUER:
         errors.append(f"release.yml: SIGNER_IDENTITY/ISSUER are not {IDENTITY} / {ISSUER}")
@@ -75,7 +74,7 @@ def signing_format(steps: list[dict]) -> str:
 
 
 def chart_version() -> tuple[int, int]:
-    for doc in yaml.safe_load_all(KYVERNO_APP.read_text()):
+    for doc in parse_docs(KYVERNO_APP.read_text()):
         for source in (doc or {}).get("spec", {}).get("sources", []):
             if source.get("chart") == "kyverno":
                 major, minor = source["targetRevision"].split(".")[:2]
@@ -85,7 +84,7 @@ def chart_version() -> tuple[int, int]:
 
 
 def check_policy(fmt: str) -> None:
-    policy = yaml.safe_load(POLICY.read_text())
+    policy = parse_yaml(POLICY.read_text())
     name = POLICY.name
     kind = f"{policy['apiVersion']} {policy['kind']}"
     chart = chart_version()

@@ -27,7 +27,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.common import finish, root_argument  # noqa: E402
+from lib.common import finish, parse_yaml, root_argument  # noqa: E402
 
 ROOT = root_argument()
 WORKFLOWS = sorted((ROOT / ".github/workflows").glob("*.yml"))
@@ -60,7 +60,7 @@ def check_workflow(path: Path) -> None:
             errors.append(f"{rel}:{number}: {match['ref']} is not pinned to a full commit SHA")
         elif not VERSION_COMMENT_RE.match(match["comment"]):
             errors.append(f"{rel}:{number}: {match['ref']} lacks a `# vX.Y.Z` comment naming its version")
-    doc = yaml.safe_load(text)
+    doc = parse_yaml(text)
     if "permissions" not in doc:
         errors.append(f"{rel}: no top-level permissions (least privilege: set them, usually {{}} or contents: read)")
     if "concurrency" not in doc:
@@ -163,7 +163,7 @@ def check_tool_pins(path: Path, text: str) -> None:
 
 def check_environments() -> None:
     for path in sorted((ROOT / "environments").glob("*/image/kustomization.yaml")):
-        for image in yaml.safe_load(path.read_text()).get("images", []):
+        for image in parse_yaml(path.read_text()).get("images", []):
             tag = image.get("newTag")
             if "digest" not in image and not (tag and RELEASE_TAG_RE.match(str(tag))):
                 errors.append(f"{path.relative_to(ROOT)}: {image['name']} runs tag {tag!r}, which release.yml "
@@ -176,7 +176,7 @@ def main() -> int:
         return 1
     for path in WORKFLOWS:
         check_workflow(path)
-        doc = yaml.safe_load(path.read_text())
+        doc = parse_yaml(path.read_text())
         check_no_push_to_main(path, doc)
         check_concurrency(path, doc)
         check_tool_pins(path, path.read_text())

@@ -70,9 +70,24 @@ def walk_files(top: Path, names: tuple[str, ...] = (), suffixes: tuple[str, ...]
                 yield Path(dirpath) / f
 
 
+# libyaml's parser where PyYAML has it (its wheels do): the checks parse every rendered manifest,
+# and with the pure-Python parser that was most of their time.
+SafeLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def parse_yaml(text: str):
+    """One YAML document, as yaml.safe_load reads it."""
+    return yaml.load(text, Loader=SafeLoader)
+
+
+def parse_docs(stream) -> list[dict]:
+    """Every non-empty document of a YAML stream (text or file), as yaml.safe_load_all reads them."""
+    return [d for d in yaml.load_all(stream, Loader=SafeLoader) if d is not None]
+
+
 def load_docs(path: Path) -> list[dict]:
     with open(path, encoding="utf-8") as fh:
-        return [d for d in yaml.safe_load_all(fh) if d is not None]
+        return parse_docs(fh)
 
 
 def kustomization_dirs() -> list[Path]:
@@ -94,7 +109,7 @@ def render(kdir: str) -> tuple[list[dict] | None, str]:
     proc = subprocess.run(["kubectl", "kustomize", kdir], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         return None, proc.stderr.strip() or proc.stdout.strip()
-    return [d for d in yaml.safe_load_all(proc.stdout) if d is not None], ""
+    return parse_docs(proc.stdout), ""
 
 
 def plain_manifests() -> list[tuple[Path, dict]]:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import yaml
 
+from .common import parse_yaml
 from .schemas import strict
 
 OUT = Path(__file__).parent / "crd-schemas"
@@ -20,7 +21,7 @@ OUT = Path(__file__).parent / "crd-schemas"
 
 def main() -> None:
     for path in sys.argv[1:]:
-        crd = yaml.safe_load(Path(path).read_text())
+        crd = parse_yaml(Path(path).read_text())
         group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
         for version in crd["spec"]["versions"]:
             out = OUT / group / f"{kind.lower()}_{version['name']}.json"

@@ -23,7 +23,7 @@ import kubernetes_validate
 import yaml
 from kubernetes_validate.utils import SchemaNotFoundError
 
-from .common import ROOT, group_version, load_docs, walk_files
+from .common import ROOT, group_version, load_docs, parse_yaml, walk_files
 
 REPO_SCHEMAS = Path(__file__).parent / "crd-schemas"
 REQUIRED_PARAMETER = re.compile(r"^spec\.forProvider\.([A-Za-z0-9]+) is a required parameter$")
@@ -48,7 +48,7 @@ CLUSTER_SCOPED_CRS = {
 @functools.lru_cache(maxsize=None)
 def skipped_kinds() -> dict[str, str]:
     """apiVersion/kind -> reason, from skipped-kinds.yaml."""
-    data = yaml.safe_load((Path(__file__).parent / "skipped-kinds.yaml").read_text()) or {}
+    data = parse_yaml((Path(__file__).parent / "skipped-kinds.yaml").read_text()) or {}
     return {f"{e['apiVersion']}/{e['kind']}": e["reason"] for e in data.get("skipped") or []}
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.common import ROOT, Report, render  # noqa: E402
+from lib.common import ROOT, Report, parse_docs, render  # noqa: E402
 
 UNITS = {"": 1, "m": 1e-3, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
 QUOTA_KEYS = {"requests.cpu": ("requests", "cpu"), "requests.memory": ("requests", "memory"),
@@ -87,7 +87,7 @@ def preview_docs() -> list[dict] | None:
             "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
             "resources": ["../app/deploy"], "components": ["../app/deploy/preview"]}))
         proc = subprocess.run(["kubectl", "kustomize", tmp], capture_output=True, text=True, check=False)
-    return [d for d in yaml.safe_load_all(proc.stdout) if d] if proc.returncode == 0 else None
+    return [d for d in parse_docs(proc.stdout) if d] if proc.returncode == 0 else None
 
 
 def main() -> None:
@@ -96,7 +96,7 @@ def main() -> None:
     for env in sorted(p for p in (ROOT / "environments").iterdir() if (p / "kustomization.yaml").is_file()):
         docs, err = render(str(env))
         xr_file = env / "environment.yaml"
-        xr = next((d for d in yaml.safe_load_all(xr_file.read_text()) if d and d.get("kind") == "Environment"), None) \
+        xr = next((d for d in parse_docs(xr_file.read_text()) if d and d.get("kind") == "Environment"), None) \
             if xr_file.is_file() else None
         if docs is None:
             report.error(f"environments/{env.name}", f"does not render: {err}")

@@ -25,12 +25,11 @@ import sys
 from pathlib import Path
 
 import jsonschema
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from check_argocd import cluster_roots  # noqa: E402
 from lib.argocd import generate  # noqa: E402
-from lib.common import ROOT, Report, load_docs, rel, render  # noqa: E402
+from lib.common import ROOT, Report, load_docs, parse_yaml, rel, render  # noqa: E402
 
 DECLARATION_SCHEMA = {
     "type": "object", "required": ["apiVersion", "kind", "metadata", "spec"],
@@ -96,7 +95,7 @@ def chart_values(app: dict) -> tuple[str | None, dict]:
             for vf in (src.get("helm") or {}).get("valueFiles") or []:
                 path = ROOT / vf.removeprefix("$values/")
                 if path.is_file():
-                    values = merge(values, yaml.safe_load(path.read_text()) or {})
+                    values = merge(values, parse_yaml(path.read_text()) or {})
             return src["chart"], values
     return None, {}
 

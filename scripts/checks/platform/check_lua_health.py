@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.common import ROOT, Report  # noqa: E402
+from lib.common import ROOT, Report, parse_yaml  # noqa: E402
 
 PREFIX = "resource.customizations.health."
 
@@ -63,7 +62,7 @@ def run(script: str, obj: dict) -> tuple[str | None, str]:
 def main() -> None:
     report = Report("lua-health")
     where = "platform/argocd/values.yaml"
-    cm = yaml.safe_load((ROOT / where).read_text())["configs"]["cm"]
+    cm = parse_yaml((ROOT / where).read_text())["configs"]["cm"]
     scripts = {k[len(PREFIX):]: v for k, v in cm.items() if k.startswith(PREFIX)}
     for key in scripts.keys() - CASES.keys():
         report.error(where, f"health check {key} has no sample cases in {__file__}")

@@ -22,7 +22,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.common import ROOT, Report, load_docs, rel, walk_files  # noqa: E402
+from lib.common import ROOT, Report, load_docs, parse_yaml, rel, walk_files  # noqa: E402
 
 RUNBOOK_PREFIX = "https://github.com/acme-sre/document-proxy-platform/blob/main/"
 DATASOURCES = {"prometheus": "prometheus", "loki": "loki"}
@@ -70,7 +70,7 @@ def check_rules(report: Report, workdir: Path) -> int:
         if not test.is_file():
             report.error(where, f"no promtool unit test file {rel(test)}")
             continue
-        tests = yaml.safe_load(test.read_text())
+        tests = parse_yaml(test.read_text())
         if tests.get("rule_files") != [rule_file.name]:
             report.error(rel(test), f"rule_files must be [{rule_file.name}] (the extracted spec)")
         tested = {t["alertname"] for case in tests.get("tests") or [] for t in case.get("alert_rule_test") or []}
@@ -112,7 +112,7 @@ def walk_panels(panels):
 
 def check_dashboards(report: Report) -> int:
     folder = ROOT / "platform" / "dashboards"
-    kust = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    kust = parse_yaml((folder / "kustomization.yaml").read_text())
     listed = {f for g in kust.get("configMapGenerator") or [] for f in g.get("files") or []}
     uids: dict[str, str] = {}
     files = sorted(folder.glob("*.json"))
@@ -149,7 +149,7 @@ def check_alertmanager(report: Report, workdir: Path) -> str:
     if not shutil.which("amtool"):
         report.note("alertmanager.config not checked: amtool missing (Debian package prometheus-alertmanager)")
         return "alertmanager config not checked (no amtool)"
-    config = yaml.safe_load((ROOT / where).read_text())["alertmanager"]["config"]
+    config = parse_yaml((ROOT / where).read_text())["alertmanager"]["config"]
     path = workdir / "alertmanager.yaml"
     path.write_text(yaml.safe_dump(config))
     proc = subprocess.run(["amtool", "check-config", str(path)], capture_output=True, text=True, check=False)

@@ -26,7 +26,7 @@ import yaml
 
 from check_observability import prometheus_rules, walk_panels
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from lib.common import ROOT, Report, rel  # noqa: E402
+from lib.common import ROOT, Report, parse_yaml, rel  # noqa: E402
 
 GRAFANA_VARS = {"__rate_interval": "1m", "__interval": "15s", "__range": "5m", "environment": "test"}
 KEYWORDS = {"by", "without", "on", "ignoring", "group_left", "group_right", "and", "or", "unless", "bool",
@@ -178,7 +178,7 @@ def run(report: Report, work: Path, bin_dir: Path) -> str:
     wait_for(f"http://127.0.0.1:{ports['prom']}/-/ready", "prometheus", prom, logs["prom"])
     traffic(ports["proxy1"], ports["proxy2"], rounds=8)
     wait_for_recordings(ports["prom"])
-    external = {e["name"]: e["source"] for e in yaml.safe_load((Path(__file__).parent / "external-metrics.yaml").read_text())["external"]}
+    external = {e["name"]: e["source"] for e in parse_yaml((Path(__file__).parent / "external-metrics.yaml").read_text())["external"]}
     exprs = expressions()
     names: dict[str, str] = {}
     empty = 0
