@@ -120,6 +120,8 @@ variables! {
         "Retries allowed per request on average (plus a reserve of 100).";
     "UPSTREAM_MAX_BODY_BYTES" upstream_max_body_bytes: u64 = 2097152, number(1024, 104857600),
         "Largest upstream body accepted.";
+    "UPSTREAM_BODY_MEMORY_BYTES" upstream_body_memory_bytes: u64 = 16777216, number(1048576, 1073741824),
+        "Bytes of upstream bodies held at once, read or being judged; more wait (one body may take it all).";
     "THROTTLE_K" throttle_k: f64 = 2.0, number(1.0, 10.0),
         "Adaptive throttle: attempts allowed per accepted one before attempts are refused locally.";
     "THROTTLE_WINDOW_MS" throttle_window_ms: u64 = 10000, number(100, 600000),
@@ -265,6 +267,7 @@ impl Config {
             backoff_max: ms(self.retry_backoff_max_ms),
             retry_budget_ratio: self.retry_budget_ratio,
             max_body_bytes: self.upstream_max_body_bytes,
+            body_memory_bytes: self.upstream_body_memory_bytes,
             throttle: ThrottleSettings {
                 k: self.throttle_k,
                 window: ms(self.throttle_window_ms),

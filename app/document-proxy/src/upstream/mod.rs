@@ -41,6 +41,8 @@ pub struct UpstreamSettings {
     pub backoff_max: Duration,
     pub retry_budget_ratio: f64,
     pub max_body_bytes: u64,
+    /// Bytes of bodies held at once (`transport::memory`).
+    pub body_memory_bytes: u64,
     pub throttle: ThrottleSettings,
     /// Hard ceiling on attempts at once for the whole process, shared out over its threads.
     pub concurrency_max: usize,
@@ -78,7 +80,12 @@ impl Upstream {
         let threads = threads.max(1);
         let per_thread = settings.concurrency_max.div_ceil(threads);
         Ok(Self {
-            transport: Transport::new(&settings.url, threads, settings.connect_timeout)?,
+            transport: Transport::new(
+                &settings.url,
+                threads,
+                settings.connect_timeout,
+                settings.body_memory_bytes,
+            )?,
             limits: (0..threads)
                 .map(|_| AdaptiveLimit::new(per_thread, metrics.concurrency_limit_total()))
                 .collect(),

@@ -92,3 +92,44 @@ async fn a_validation_stops_when_its_request_is_gone_or_past_its_deadline() {
         spent * 1000.0
     );
 }
+
+/// The most memory this process (service, stand-in and client) has held, in MiB.
+fn peak_rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.trim().strip_suffix("kB"))
+        .and_then(|kib| kib.trim().parse().ok())
+        .expect("VmHWM in kB");
+    kib / 1024.0
+}
+
+/// 128 requests at once for bombs, which a fast upstream hands over at once and which take
+/// milliseconds each to refuse (at most one validation per core): without a bound on the bodies
+/// held, each request's 1.9 MB body waits read in memory for a validator (about 250 MB here).
+#[tokio::test]
+async fn bodies_waiting_for_their_verdict_stay_within_the_body_memory() {
+    let app = spawn_app_with(bombs(), |config| {
+        config.upstream_body_memory_bytes = 8 << 20;
+        config.upstream_max_attempts = 1;
+        config.request_timeout_ms = 10_000;
+        config.upstream_attempt_timeout_ms = 10_000;
+    })
+    .await;
+    assert_problem(app.get("/1").await, 502).await; // the stand-in builds its bombs
+    let before = peak_rss_mib();
+    let answers = futures_util::future::join_all((2..130).map(|id| {
+        let app = &app;
+        async move { app.get(&format!("/{id}")).await }
+    }))
+    .await;
+    for answer in answers {
+        assert_eq!(answer.status(), 502, "a bomb is refused, never timed out");
+    }
+    let grown = peak_rss_mib() - before;
+    assert!(
+        grown < 64.0,
+        "peak memory grew {grown:.0} MiB for 8 MiB of bodies held at once"
+    );
+}

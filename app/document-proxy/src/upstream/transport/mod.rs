@@ -1,15 +1,18 @@
 //! The transport: `GET <base>/<id>` in, the bytes of a full answer out. It knows statuses,
 //! framing and connections, and nothing about documents or verdicts: the caller's `read` is handed
 //! the body while the connection still holds it, so whatever it decides about those bytes (a
-//! cached verdict compared in place, or a copy to validate) costs no allocation here.
+//! cached verdict compared in place, or a copy to validate) costs no allocation here. The bytes
+//! of bodies held at once, read or being read, are bounded (`memory`).
 
 mod body;
+mod memory;
 mod pool;
 mod wire;
 
 use body::Received;
 use bytes::Bytes;
 use http_body_util::BodyExt;
+use memory::BodyMemory;
 use pool::Pool;
 use reqwest::Url;
 use std::time::Duration;
@@ -29,11 +32,18 @@ pub enum TransportError {
     Body(String),
 }
 
-/// How requests reach the upstream. Both keep one connection pool per serving thread: a socket
-/// belongs to the runtime of the thread that opened it (and reqwest's connection tasks run there),
-/// so sharing one pool would wake other threads.
+/// How requests reach the upstream, and the memory their bodies may take.
 #[derive(Debug)]
-pub enum Transport {
+pub struct Transport {
+    route: Route,
+    bodies: BodyMemory,
+}
+
+/// Both routes keep one connection pool per serving thread: a socket belongs to the runtime of
+/// the thread that opened it (and reqwest's connection tasks run there), so sharing one pool
+/// would wake other threads.
+#[derive(Debug)]
+enum Route {
     /// Plain HTTP, the in-cluster case: a small HTTP/1.1 client of our own (see `pool` for why).
     Pooled(Pool),
     /// HTTPS (rustls), or a URL the pool cannot address; `base` is the URL without its trailing
@@ -45,17 +55,20 @@ pub enum Transport {
 }
 
 impl Transport {
+    /// A transport to `url` with a pool per thread, holding at most `body_memory` bytes of
+    /// bodies at once.
     pub fn new(
         url: &Url,
         threads: usize,
         connect_timeout: Duration,
+        body_memory: u64,
     ) -> Result<Self, reqwest::Error> {
         let plain = (url.scheme() == "http")
             .then(|| Pool::new(url, threads, connect_timeout))
             .flatten();
-        Ok(match plain {
-            Some(pool) => Self::Pooled(pool),
-            None => Self::Reqwest {
+        let route = match plain {
+            Some(pool) => Route::Pooled(pool),
+            None => Route::Reqwest {
                 clients: (0..threads.max(1))
                     .map(|_| {
                         reqwest::Client::builder()
@@ -69,12 +82,17 @@ impl Transport {
                     .collect::<Result<_, _>>()?,
                 base: url.as_str().trim_end_matches('/').to_owned(),
             },
+        };
+        Ok(Self {
+            route,
+            bodies: BodyMemory::new(body_memory),
         })
     }
 
     /// Fetches `id` on serving thread `thread` and hands the body of a 200, in the pieces it
     /// arrived in and never more than `max_body` bytes, to `read`; its result is returned once
-    /// the connection is back in the pool.
+    /// the connection is back in the pool. The body is charged to the body memory (its declared
+    /// length, else `max_body`) from before it is read until `read` is done.
     pub async fn get<R>(
         &self,
         thread: usize,
@@ -82,8 +100,8 @@ impl Transport {
         max_body: u64,
         read: impl AsyncFnOnce(&[&[u8]]) -> R,
     ) -> Result<R, TransportError> {
-        match self {
-            Self::Pooled(pool) => {
+        match &self.route {
+            Route::Pooled(pool) => {
                 let mut exchange = pool.get(thread, id).await.map_err(|err| match err {
                     pool::SendError::ConnectTimeout => TransportError::Timeout,
                     other => TransportError::Connect(other.to_string()),
@@ -92,6 +110,8 @@ impl Transport {
                     exchange.discard().await;
                     return Err(failure);
                 }
+                let charge = exchange.declared_len().unwrap_or(max_body).min(max_body);
+                let _held = self.bodies.hold(charge).await;
                 let body = exchange.body(max_body).await.map_err(|err| match err {
                     wire::BodyError::TooLarge(max) => TransportError::TooLarge(max),
                     other => TransportError::Body(other.to_string()),
@@ -102,7 +122,7 @@ impl Transport {
                 exchange.release();
                 Ok(result)
             }
-            Self::Reqwest { clients, base } => {
+            Route::Reqwest { clients, base } => {
                 let client = &clients[thread % clients.len()];
                 let response = client
                     .get(format!("{base}/{id}"))
@@ -116,6 +136,8 @@ impl Transport {
                         }
                     })?;
                 full_answer(response.status().as_u16())?;
+                let charge = response.content_length().unwrap_or(max_body).min(max_body);
+                let _held = self.bodies.hold(charge).await;
                 let body = read_limited(http::Response::from(response), max_body).await?;
                 let pieces: Vec<&[u8]> = body.chunks().iter().map(Bytes::as_ref).collect();
                 Ok(read(&pieces).await)

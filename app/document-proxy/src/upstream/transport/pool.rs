@@ -193,6 +193,11 @@ impl Exchange<'_> {
         self.head.status
     }
 
+    /// The body's length, when the head declares one.
+    pub fn declared_len(&self) -> Option<u64> {
+        self.head.declared_len()
+    }
+
     /// The whole body, never more than `max` bytes of it (checked before and while it is read).
     pub async fn body(&mut self, max: u64) -> Result<&[u8], BodyError> {
         let Connection { stream, buf, .. } = &mut self.connection;

@@ -39,6 +39,16 @@ pub struct Head {
     len: usize,
 }
 
+impl Head {
+    /// The body's length, when the head declares one (`Content-Length`).
+    pub fn declared_len(&self) -> Option<u64> {
+        match self.framing {
+            Framing::Length(length) => Some(length),
+            Framing::Chunked | Framing::UntilClose => None,
+        }
+    }
+}
+
 /// Why no usable response head was read.
 #[derive(Debug, thiserror::Error)]
 pub enum HeadError {
