@@ -91,14 +91,14 @@ def refused_objects(project: dict, docs: list[dict], default_ns: str) -> list[st
     """Why the AppProject refuses each rendered object it refuses: a kind outside the whitelist of its
     scope (group and kind matched as globs), or a namespace outside its destinations. As in Argo CD's
     AppProject.IsGroupKindPermitted (pkg/apis/application/v1alpha1/app_project_types.go), a project
-    without a namespaced whitelist admits every namespaced kind; this check lets an absent cluster
-    whitelist admit every cluster-scoped kind too, where current Argo CD admits none, so this repo's
-    projects list both."""
+    without a namespaced whitelist admits every namespaced kind (`namespaceWhitelist == nil ||
+    ...`), and one without a cluster whitelist admits no cluster-scoped kind (`len(clusterWhitelist)
+    != 0 && ...`)."""
     pspec, name, out = project["spec"], project["metadata"]["name"], []
     for d in docs:
         group = d["apiVersion"].split("/")[0] if "/" in d["apiVersion"] else ""
         cluster = is_cluster_scoped(d)
-        allowed = pspec.get("clusterResourceWhitelist" if cluster else "namespaceResourceWhitelist")
+        allowed = pspec.get("clusterResourceWhitelist", []) if cluster else pspec.get("namespaceResourceWhitelist")
         if allowed is not None and not any(fnmatch.fnmatchcase(group, a["group"] or "") and
                                            fnmatch.fnmatchcase(d["kind"], a["kind"]) for a in allowed):
             scope = "cluster" if cluster else "namespaced"
