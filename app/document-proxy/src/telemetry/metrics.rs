@@ -91,11 +91,16 @@ pub struct Metrics {
     retry_budget_exhausted: Counter<u64>,
     throttled: Counter<u64>,
     validation_rejections: Counter<u64>,
-    /// Written by the throttle (`f64` bits) and the concurrency limits (their sum), read at each
-    /// scrape by the observable gauges kept alive here.
+    /// Written by the throttle (`f64` bits), the concurrency limits (their sum) and the body
+    /// memory (bytes held), read at each scrape by the observable gauges kept alive here.
     throttle_ratio: Arc<AtomicU64>,
     concurrency_limit: Arc<AtomicI64>,
-    _gauges: Arc<(ObservableGauge<f64>, ObservableGauge<i64>)>,
+    body_memory_held: Arc<AtomicI64>,
+    _gauges: Arc<(
+        ObservableGauge<f64>,
+        ObservableGauge<i64>,
+        ObservableGauge<i64>,
+    )>,
     shed: Counter<u64>,
     log_events_dropped: Counter<u64>,
     cache_lookups: Counter<u64>,
@@ -140,8 +145,10 @@ impl Metrics {
         };
         let throttle_ratio = Arc::new(AtomicU64::new(0));
         let concurrency_limit = Arc::new(AtomicI64::new(0));
+        let body_memory_held = Arc::new(AtomicI64::new(0));
         let ratio = Arc::clone(&throttle_ratio);
         let limit = Arc::clone(&concurrency_limit);
+        let held = Arc::clone(&body_memory_held);
         let gauges = (
             meter
                 .f64_observable_gauge("document_proxy_upstream_throttle_ratio")
@@ -159,6 +166,14 @@ impl Metrics {
                 )
                 .with_callback(move |observer| observer.observe(limit.load(Ordering::Relaxed), &[]))
                 .build(),
+            meter
+                .i64_observable_gauge("document_proxy_upstream_body_memory_held")
+                .with_unit("By")
+                .with_description(
+                    "Bytes of upstream bodies held now, read or being judged (at most UPSTREAM_BODY_MEMORY_BYTES).",
+                )
+                .with_callback(move |observer| observer.observe(held.load(Ordering::Relaxed), &[]))
+                .build(),
         );
         let counter = |name: &'static str, description: &'static str| {
             meter
@@ -171,6 +186,7 @@ impl Metrics {
             _provider: provider,
             throttle_ratio,
             concurrency_limit,
+            body_memory_held,
             _gauges: Arc::new(gauges),
             request_duration: seconds(
                 "document_proxy_http_request_duration",
@@ -337,6 +353,11 @@ impl Metrics {
     /// Where the concurrency limits keep their sum for the gauge.
     pub fn concurrency_limit_total(&self) -> Arc<AtomicI64> {
         Arc::clone(&self.concurrency_limit)
+    }
+
+    /// Where the body memory keeps the bytes it holds for the gauge.
+    pub fn body_memory_held_cell(&self) -> Arc<AtomicI64> {
+        Arc::clone(&self.body_memory_held)
     }
 
     pub fn shed(&self) {

@@ -84,7 +84,10 @@ impl Upstream {
                 &settings.url,
                 threads,
                 settings.connect_timeout,
-                settings.body_memory_bytes,
+                transport::BodyMemory::new(
+                    settings.body_memory_bytes,
+                    metrics.body_memory_held_cell(),
+                ),
             )?,
             limits: (0..threads)
                 .map(|_| AdaptiveLimit::new(per_thread, metrics.concurrency_limit_total()))

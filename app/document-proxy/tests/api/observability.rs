@@ -70,6 +70,7 @@ async fn metrics_after_traffic_use_route_patterns_and_bounded_labels() {
         "document_proxy_upstream_throttle_ratio 0",
         "document_proxy_upstream_throttled_total 0",
         "document_proxy_upstream_concurrency_limit ",
+        "document_proxy_upstream_body_memory_held_bytes 0",
         r#"document_proxy_validation_rejections_total{reason="png_decoded_limit"} 0"#,
         r#"document_proxy_validation_rejections_total{reason="pdf_inflate_limit"} 0"#,
         r#"document_proxy_validation_rejections_total{reason="interrupted"} 0"#,

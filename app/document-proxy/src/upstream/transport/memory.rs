@@ -10,6 +10,8 @@
 //! the budget whatever the upstream sends, while small documents (tens of KB) are not held back
 //! by it: the default 16 MiB holds 256 of the real upstream's 48 KB PNGs at once.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 /// Bytes per permit: budgets and bodies are counted in KiB.
@@ -20,21 +22,32 @@ pub struct BodyMemory {
     permits: Semaphore,
     /// The whole budget in units: a body larger than it takes all of it, never more.
     units: u32,
+    /// Bytes held now, for the gauge.
+    held: Arc<AtomicI64>,
 }
 
 /// Room for one body, given back on drop.
 #[derive(Debug)]
 pub struct Held<'a> {
     _permit: SemaphorePermit<'a>,
+    bytes: i64,
+    held: &'a AtomicI64,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.held.fetch_sub(self.bytes, Ordering::Relaxed);
+    }
 }
 
 impl BodyMemory {
-    /// A budget of `bytes` (at least one unit).
-    pub fn new(bytes: u64) -> Self {
+    /// A budget of `bytes` (at least one unit); `held` receives the bytes held at any time.
+    pub fn new(bytes: u64, held: Arc<AtomicI64>) -> Self {
         let units = u32::try_from(bytes / UNIT).unwrap_or(u32::MAX).max(1);
         Self {
             permits: Semaphore::new(units as usize),
             units,
+            held,
         }
     }
 
@@ -49,7 +62,13 @@ impl BodyMemory {
             .acquire_many(wanted)
             .await
             .unwrap_or_else(|_| unreachable!("the body memory semaphore is never closed"));
-        Held { _permit: permit }
+        let bytes = i64::from(wanted) * UNIT as i64;
+        self.held.fetch_add(bytes, Ordering::Relaxed);
+        Held {
+            _permit: permit,
+            bytes,
+            held: &self.held,
+        }
     }
 
     /// Bytes not held now.
@@ -64,9 +83,13 @@ mod tests {
     use super::*;
     use std::time::Duration;
 
+    fn memory(bytes: u64) -> BodyMemory {
+        BodyMemory::new(bytes, Arc::new(AtomicI64::new(0)))
+    }
+
     #[tokio::test]
     async fn a_body_that_does_not_fit_waits_until_room_is_given_back() {
-        let memory = BodyMemory::new(4 * UNIT);
+        let memory = memory(4 * UNIT);
         let first = memory.hold(3 * UNIT).await;
         assert_eq!(memory.available(), UNIT);
         let waiting = tokio::time::timeout(Duration::from_millis(20), memory.hold(2 * UNIT)).await;
@@ -80,10 +103,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_body_larger_than_the_budget_takes_all_of_it_and_no_more() {
-        let memory = BodyMemory::new(4 * UNIT);
+        let memory = memory(4 * UNIT);
         let held = memory.hold(100 * UNIT).await;
         assert_eq!(memory.available(), 0);
+        assert_eq!(
+            memory.held.load(Ordering::Relaxed),
+            4 * UNIT as i64,
+            "the gauge"
+        );
         drop(held);
+        assert_eq!(memory.held.load(Ordering::Relaxed), 0);
         let tiny = memory.hold(1).await;
         assert_eq!(memory.available(), 3 * UNIT, "a byte is charged one unit");
         drop(tiny);

@@ -12,7 +12,7 @@ mod wire;
 use body::Received;
 use bytes::Bytes;
 use http_body_util::BodyExt;
-use memory::BodyMemory;
+pub use memory::BodyMemory;
 use pool::Pool;
 use reqwest::Url;
 use std::time::Duration;
@@ -55,13 +55,12 @@ enum Route {
 }
 
 impl Transport {
-    /// A transport to `url` with a pool per thread, holding at most `body_memory` bytes of
-    /// bodies at once.
+    /// A transport to `url` with a pool per thread, holding bodies within `bodies`.
     pub fn new(
         url: &Url,
         threads: usize,
         connect_timeout: Duration,
-        body_memory: u64,
+        bodies: BodyMemory,
     ) -> Result<Self, reqwest::Error> {
         let plain = (url.scheme() == "http")
             .then(|| Pool::new(url, threads, connect_timeout))
@@ -83,10 +82,7 @@ impl Transport {
                 base: url.as_str().trim_end_matches('/').to_owned(),
             },
         };
-        Ok(Self {
-            route,
-            bodies: BodyMemory::new(body_memory),
-        })
+        Ok(Self { route, bodies })
     }
 
     /// Fetches `id` on serving thread `thread` and hands the body of a 200, in the pieces it
