@@ -9,7 +9,7 @@
 //! verified; then whole validations, with each of the validator's two inflaters forced and as it
 //! chooses. Each figure is the CPU time of the benchmark thread per call, the lowest mean of three
 //! half-second loops (plain loops, no harness, stable toolchain). Method and results:
-//! docs/benchmarks.md, section "Validation".
+//! docs/validation-cost.md.
 
 use document_validate::png::{Inflate, WHOLE_MAX, validate_inflating};
 use document_validate::{Limits, Never, validate_within};

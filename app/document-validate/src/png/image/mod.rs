@@ -1,7 +1,7 @@
 //! The image data: one zlib stream over the IDAT chunks, which must inflate completely (Adler-32
 //! verified, nothing after its end) to exactly the size IHDR implies, every scanline of every pass
 //! starting with a filter type 0..=4. Two inflaters make these same checks, chosen by the decoded
-//! size IHDR implies (docs/benchmarks.md, "Validation", has the comparison behind the choice):
+//! size IHDR implies (docs/validation-cost.md has the comparison behind the choice):
 //!
 //! - `whole`: libdeflate into one buffer of the decoded size, up to [`WHOLE_MAX`]. It inflates
 //!   the documents measured 3-8x faster than any safe-Rust inflater, but costs the decoded size
