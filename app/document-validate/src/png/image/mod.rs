@@ -3,11 +3,13 @@
 //! starting with a filter type 0..=4. Two inflaters make these same checks, chosen by the decoded
 //! size IHDR implies (docs/validation-cost.md has the comparison behind the choice):
 //!
-//! - `whole`: libdeflate into one buffer of the decoded size, up to [`WHOLE_MAX`]. It inflates
-//!   the documents measured 3-8x faster than any safe-Rust inflater, but costs the decoded size
-//!   in memory while it runs and cannot be interrupted mid-stream, so both are bounded by the cap.
-//! - `streaming`: miniz_oxide through a 64 KiB window, above the cap: memory per validation is
-//!   fixed whatever the size, and the interrupt is polled every 64 KiB of output.
+//! - `whole`: libdeflate into the process's one buffer of the decoded size, up to [`WHOLE_MAX`].
+//!   It inflates scans and photos 1.5-2x faster than any safe-Rust inflater, but costs the decoded
+//!   size in memory and cannot be interrupted mid-stream, so both are bounded by the cap; a
+//!   validation that finds the buffer in use streams instead.
+//! - `streaming`: miniz_oxide through a 64 KiB window, above the cap (or when the buffer is in
+//!   use): memory per validation is fixed whatever the size, and the interrupt is polled every
+//!   64 KiB of output.
 
 mod streaming;
 mod whole;
@@ -21,7 +23,7 @@ use crate::{Interrupt, Rejection};
 /// The largest decoded size inflated by libdeflate into a whole buffer: 16 MiB holds a scanned A4
 /// page at 150 dpi in RGBA (8.7 MB) or at 300 dpi in grey (8.7 MB). Inflating it takes libdeflate
 /// a few milliseconds, the longest a validation runs between two polls of the interrupt, and it
-/// is the most memory one validation holds (validations run at most one per core).
+/// is the most memory the process holds for decoded image data (one buffer).
 pub const WHOLE_MAX: u64 = 16 << 20;
 
 const TRAILING: Rejection = Rejection::PngZlib("data after the end of the zlib stream");
@@ -31,8 +33,9 @@ const TRUNCATED: Rejection = Rejection::PngZlib("zlib stream is truncated");
 /// force one, for the tests and the benchmark that compare them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inflate {
-    /// `Whole` up to [`WHOLE_MAX`] decoded bytes, `Streaming` above.
+    /// `Whole` up to [`WHOLE_MAX`] decoded bytes if the buffer is free, else `Streaming`.
     BySize,
+    /// The whole buffer, waited for if another validation holds it.
     Whole,
     Streaming,
 }
@@ -44,15 +47,12 @@ pub(super) fn check(
     interrupt: &dyn Interrupt,
     inflate: Inflate,
 ) -> Result<(), Rejection> {
-    let whole = match inflate {
-        Inflate::BySize => header.decoded_size() <= WHOLE_MAX,
-        Inflate::Whole => true,
-        Inflate::Streaming => false,
-    };
-    if whole {
-        whole::check(header, idat, interrupt)
-    } else {
-        streaming::check(header, idat, interrupt)
+    match inflate {
+        Inflate::BySize if header.decoded_size() <= WHOLE_MAX => {
+            whole::check(header, idat, interrupt, false)
+        }
+        Inflate::Whole => whole::check(header, idat, interrupt, true),
+        Inflate::BySize | Inflate::Streaming => streaming::check(header, idat, interrupt),
     }
 }
 

@@ -9,44 +9,51 @@
 //! (Adler-32, truncation, invalid data), re-reads that stream: a refused image costs both, and
 //! the verdict stays a refusal whatever the second says.
 //!
-//! Buffers are kept between validations and never zeroed (libdeflate writes before it reads, and
-//! only what it wrote is looked at).
+//! One buffer for the process, kept between validations and never zeroed (libdeflate writes before
+//! it reads, and only what it wrote is looked at): a validation that finds it in use streams
+//! instead, so however many validations run at once, the process holds at most one decoded image.
 
 use super::{Scanlines, TRAILING, streaming};
 use crate::png::header::Header;
 use crate::{Interrupt, Rejection};
 use libdeflate_exact::{Error, Inflater};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError, TryLockError};
 
-/// Inflate buffers between validations: as many as ran at once at the peak (in the service, at
-/// most one per core), each as large as the largest image it held (at most `WHOLE_MAX`). A fresh
-/// buffer per validation is fresh pages from the kernel each time (jemalloc returns allocations
-/// above 8 MiB to it at once): with every document distinct, the page faults cost the service
-/// more CPU than the inflating. One per thread instead held a buffer on every blocking thread
-/// that ever validated, more than validations run at once.
-static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// The inflate buffer, as large as the largest image it has held (at most `WHOLE_MAX`). Kept: a
+/// fresh buffer per validation is fresh pages from the kernel each time (jemalloc returns
+/// allocations above 8 MiB to it at once), and with every document distinct the page faults cost
+/// the service more CPU than the inflating. One, not one per validation running: under load the
+/// stand-in's PNG inflates as fast streamed through a 64 KiB window as into a whole buffer (both
+/// are bound by memory traffic, docs/validation-cost.md), while each whole buffer is 8.7 MB more
+/// resident memory.
+static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
-/// Runs `inflate` with a kept buffer of at least `size` bytes of capacity, and keeps it again.
-fn with_buffer<R>(size: usize, inflate: impl FnOnce(&mut Vec<u8>) -> R) -> R {
-    // A poisoned lock only means a panic elsewhere while pushing or popping: use a new buffer.
-    let kept = SPARE.lock().ok().and_then(|mut spare| spare.pop());
-    let mut buffer = kept.unwrap_or_default();
+/// Runs `inflate` with the buffer, grown to at least `size` bytes of capacity: at once if it is
+/// free, else after waiting for it if `wait`, else not at all (`None`).
+fn with_buffer<R>(size: usize, wait: bool, inflate: impl FnOnce(&mut Vec<u8>) -> R) -> Option<R> {
+    // A poisoned lock only means a panic elsewhere while inflating; the buffer is still a buffer.
+    let mut buffer = match BUFFER.try_lock() {
+        Ok(buffer) => buffer,
+        Err(TryLockError::Poisoned(poisoned)) => poisoned.into_inner(),
+        Err(TryLockError::WouldBlock) if wait => {
+            BUFFER.lock().unwrap_or_else(PoisonError::into_inner)
+        }
+        Err(TryLockError::WouldBlock) => return None,
+    };
     if buffer.capacity() < size {
         // Nothing in it is kept: a new allocation, not a copying `reserve`.
-        buffer = Vec::with_capacity(size);
+        *buffer = Vec::with_capacity(size);
     }
-    let result = inflate(&mut buffer);
-    if let Ok(mut spare) = SPARE.lock() {
-        spare.push(buffer);
-    }
-    result
+    Some(inflate(&mut buffer))
 }
 
-/// Checks the image data `idat` (the IDAT chunks' contents, in order) against `header`.
+/// Checks the image data `idat` (the IDAT chunks' contents, in order) against `header`, in the
+/// buffer if it is free or `wait` says to wait for it, else by streaming.
 pub(super) fn check(
     header: &Header,
     idat: &[&[u8]],
     interrupt: &dyn Interrupt,
+    wait: bool,
 ) -> Result<(), Rejection> {
     if interrupt.interrupted() {
         return Err(Rejection::Interrupted);
@@ -62,7 +69,7 @@ pub(super) fn check(
         joined = idat.concat();
         &joined
     };
-    with_buffer(size, |buffer| {
+    let checked = with_buffer(size, wait, |buffer| {
         let inflated = Inflater::new().zlib(stream, &mut buffer.spare_capacity_mut()[..size]);
         if interrupt.interrupted() {
             return Err(Rejection::Interrupted);
@@ -80,5 +87,6 @@ pub(super) fn check(
             Err(Error::BadData) => streaming::check(header, idat, interrupt)
                 .and(Err(Rejection::PngZlib("invalid zlib stream"))),
         }
-    })
+    });
+    checked.unwrap_or_else(|| streaming::check(header, idat, interrupt))
 }
