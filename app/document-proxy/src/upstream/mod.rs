@@ -1,9 +1,11 @@
-//! The upstream client, top-down: a fetch takes a concurrency slot on its serving thread
-//! (`policy::limit`), asks the throttle whether an attempt may be made (`policy::throttle`),
+//! The upstream client, top-down: a fetch asks the throttle whether an attempt may be made
+//! (`policy::throttle`), takes a concurrency slot on its serving thread (`policy::limit`),
 //! fetches the bytes (`transport`), and has them judged (`policy::verdicts`) while the
 //! connection still holds them. A failed attempt is retried by its class (`error::FailureClass`):
-//! a content failure at once, an overload signal after a backoff with full jitter; both within
-//! the attempts allowed, the request's deadline and the retry budget (`policy::budget`).
+//! a content failure at once, on the slot it holds (behind a busy limit, giving it back would
+//! queue the retry behind every request waiting, doubling that request's latency), an overload
+//! signal after a backoff with full jitter, without its slot meanwhile; both within the attempts
+//! allowed, the request's deadline and the retry budget (`policy::budget`).
 
 mod error;
 pub mod policy;
@@ -17,7 +19,7 @@ pub use error::{AttemptFailure, FailureClass, UpstreamError};
 use policy::budget::RetryBudget;
 use policy::cache::Known;
 pub use policy::cache::{Rejected, Verdict};
-use policy::limit::AdaptiveLimit;
+use policy::limit::{AdaptiveLimit, Slot};
 use policy::throttle::Throttle;
 pub use policy::throttle::ThrottleSettings;
 use policy::verdicts::Verdicts;
@@ -116,6 +118,8 @@ impl Upstream {
         deadline: Instant,
     ) -> Result<Document, UpstreamError> {
         self.budget.deposit();
+        let limit = &self.limits[thread.0 % self.limits.len()];
+        let mut slot = None;
         let mut attempts = 0;
         let mut last: Option<AttemptFailure> = None;
         while attempts < self.settings.max_attempts {
@@ -125,6 +129,7 @@ impl Upstream {
                     break;
                 }
                 if previous.class() == FailureClass::Overload {
+                    slot = None; // not held through a backoff
                     let pause = self.backoff(attempts);
                     if Instant::now() + pause >= deadline {
                         break;
@@ -149,7 +154,10 @@ impl Upstream {
                 self.metrics.retry();
             }
             attempts += 1;
-            match self.attempt(thread, id, remaining, deadline).await {
+            if slot.is_none() {
+                slot = self.slot(limit).await;
+            }
+            match self.attempt(limit, thread, id, remaining, deadline).await {
                 Ok((known, kind)) => {
                     return Ok(Document {
                         body: known.body,
@@ -181,23 +189,28 @@ impl Upstream {
         }
     }
 
-    /// One attempt, start to verdict: a slot on this thread, the bytes, their verdict. Its time
-    /// on the wire is a sample for the concurrency limit, its class one for the throttle.
-    async fn attempt(
-        &self,
-        thread: ServingThread,
-        id: u64,
-        remaining: Duration,
-        deadline: Instant,
-    ) -> Result<(Known, DocumentType), AttemptFailure> {
-        let limit = &self.limits[thread.0 % self.limits.len()];
-        let _slot = match limit.try_acquire() {
+    /// A slot of `limit`, at once if one is free, else in arrival order (counted as waiting); its
+    /// semaphore is never closed, so `None` never comes.
+    async fn slot<'a>(&self, limit: &'a AdaptiveLimit) -> Option<Slot<'a>> {
+        match limit.try_acquire() {
             Some(slot) => Some(slot),
             None => {
                 let _waiting = self.metrics.waiting_for_upstream();
                 limit.acquire().await
             }
-        };
+        }
+    }
+
+    /// One attempt on a slot of `limit`, start to verdict: the bytes, their verdict. Its time on
+    /// the wire is a sample for the concurrency limit, its class one for the throttle.
+    async fn attempt(
+        &self,
+        limit: &AdaptiveLimit,
+        thread: ServingThread,
+        id: u64,
+        remaining: Duration,
+        deadline: Instant,
+    ) -> Result<(Known, DocumentType), AttemptFailure> {
         let started = Instant::now();
         let timeout = self.settings.attempt_timeout.min(remaining);
         let mut on_the_wire = None;

@@ -256,3 +256,35 @@ async fn requests_beyond_the_in_flight_bound_are_shed_at_once() {
         "probes are never shed"
     );
 }
+
+/// One slot per serving thread behind a 50 ms upstream whose every answer is corrupt, and two
+/// requests per thread: a request keeps its slot for its content retries, so the first of each
+/// pair is done after its four attempts (200 ms). Giving the slot back between attempts would
+/// queue each retry behind the other request (the first done after seven round trips, 350 ms).
+#[tokio::test]
+async fn a_content_retry_keeps_its_slot_instead_of_queueing_again() {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get);
+    let faults = Faults {
+        latency: Duration::from_millis(50),
+        corrupt_rate: 1.0,
+        ..Faults::none()
+    };
+    let app = spawn_app_with(faults, |config| {
+        config.upstream_concurrency_max = u32::try_from(threads).expect("few threads");
+    })
+    .await;
+    let started = Instant::now();
+    let finished = futures_util::future::join_all((1..=2 * threads as u64).map(|id| {
+        let app = &app;
+        async move {
+            assert_problem(app.get(&format!("/{id}")).await, 502).await;
+            started.elapsed()
+        }
+    }))
+    .await;
+    let first = finished.iter().min().expect("requests");
+    assert!(
+        *first < Duration::from_millis(290),
+        "the first request took {first:?}: its retries queued behind the others"
+    );
+}
