@@ -7,6 +7,8 @@
 //! zlib header (CM 8, CINFO <= 7, FCHECK, no preset dictionary), the whole deflate stream
 //! (no back-reference before the start of the output, no invalid code or length), and the
 //! Adler-32 of what it wrote against the four bytes after the stream's end.
+//!
+//! Also [`output_buffer`]: the buffer to inflate large images into, backed by huge pages.
 
 use libdeflate_sys::{
     libdeflate_alloc_decompressor, libdeflate_decompressor, libdeflate_free_decompressor,
@@ -95,6 +97,45 @@ impl Inflater {
     }
 }
 
+/// Transparent huge pages are 2 MiB on x86-64 and on arm64 with 4 KiB pages.
+const HUGE_PAGE: usize = 2 << 20;
+
+/// An empty buffer of `capacity` bytes to inflate a large image into, whose whole 2 MiB stretches
+/// the kernel is asked to back with transparent huge pages (`madvise(MADV_HUGEPAGE)`; Linux's
+/// default THP mode, `madvise`, uses them only where asked). Inflating an 8.7 MB image writes it
+/// and the Adler-32 reads it back: in 4 KiB pages that is a TLB miss every page on both passes.
+/// Best effort: where the kernel has no THP or no huge page free, the buffer is plain pages.
+/// Ask before the buffer is first written: pages already touched stay as they are.
+pub fn output_buffer(capacity: usize) -> Vec<u8> {
+    let mut buffer = Vec::with_capacity(capacity);
+    advise_huge_pages(buffer.spare_capacity_mut());
+    buffer
+}
+
+#[cfg(target_os = "linux")]
+fn advise_huge_pages(memory: &mut [MaybeUninit<u8>]) {
+    let offset = memory.as_mut_ptr().align_offset(HUGE_PAGE);
+    let whole = memory.len().saturating_sub(offset) / HUGE_PAGE * HUGE_PAGE;
+    if whole == 0 {
+        return;
+    }
+    // SAFETY: the range is inside `memory` (offset + whole <= len), which this function borrows
+    // exclusively, and starts on a 2 MiB boundary (so on a page boundary, as madvise requires).
+    // MADV_HUGEPAGE changes no byte and no mapping the allocator relies on: it only tells the
+    // kernel how to back the pages when they are first touched. Its result is ignored: advice.
+    #[allow(unsafe_code)]
+    unsafe {
+        libc::madvise(
+            memory.as_mut_ptr().add(offset).cast(),
+            whole,
+            libc::MADV_HUGEPAGE,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn advise_huge_pages(_: &mut [MaybeUninit<u8>]) {}
+
 impl Default for Inflater {
     fn default() -> Self {
         Self::new()
@@ -114,6 +155,19 @@ impl Drop for Inflater {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_output_buffer_is_empty_with_the_capacity_asked_and_holds_an_inflated_stream() {
+        for capacity in [0, 100, 3 * HUGE_PAGE + 12345] {
+            let mut buffer = output_buffer(capacity);
+            assert!(buffer.is_empty() && buffer.capacity() >= capacity);
+            let data = vec![7u8; capacity.min(1000)];
+            let inflated = Inflater::new()
+                .zlib(&zlib(&data), &mut buffer.spare_capacity_mut()[..capacity])
+                .expect("inflates");
+            assert_eq!(inflated.output, data.as_slice());
+        }
+    }
 
     /// A stored-block zlib stream (no compressor needed): header, one final stored block, Adler-32.
     fn zlib(data: &[u8]) -> Vec<u8> {

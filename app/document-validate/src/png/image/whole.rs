@@ -41,8 +41,8 @@ fn with_buffer<R>(size: usize, wait: bool, inflate: impl FnOnce(&mut Vec<u8>) ->
         Err(TryLockError::WouldBlock) => return None,
     };
     if buffer.capacity() < size {
-        // Nothing in it is kept: a new allocation, not a copying `reserve`.
-        *buffer = Vec::with_capacity(size);
+        // Nothing in it is kept: a new allocation (on huge pages), not a copying `reserve`.
+        *buffer = libdeflate_exact::output_buffer(size);
     }
     Some(inflate(&mut buffer))
 }
