@@ -17,10 +17,13 @@ tools: ## install every tool the tests use (scripts/install-tools)
 
 # One compile serves clippy and the tests: scripts/checks/lib/clippy-rustc compiles the workspace's
 # crates with clippy's lints (warnings denied) in the build the tests run, so dependencies are built once, not
-# once more for `cargo clippy`'s check build. It stays set for every stage, so the README check's
-# `cargo run` finds that build fresh. The live PromQL check and the k6 smoke runs use the binaries
-# that build made (BIN_DIR); run on their own, those scripts build release binaries.
+# once more for `cargo clippy`'s check build. The README check's copy reuses its dependencies. The
+# live PromQL check and the k6 smoke runs use the binaries that build made (BIN_DIR); run on their
+# own, those scripts build release binaries.
 test test-rust test-build test-nextest: export RUSTC_WORKSPACE_WRAPPER := $(CURDIR)/scripts/checks/lib/clippy-rustc
+# Not incremental: the wrapper already gives this build its own fingerprints (plain `cargo test`
+# does not reuse it), and from scratch incremental compilation only adds work. CI sets the same.
+test test-rust test-build test-nextest: export CARGO_INCREMENTAL ?= 0
 test: ## the whole suite, each stage timed: tools, fmt, clippy with the test build, tests, README, platform and delivery
 	BIN_DIR=$(TARGET_DIR)/debug scripts/timed-stages tools test-fmt test-build test-nextest \
 	  test-readme test-checks
