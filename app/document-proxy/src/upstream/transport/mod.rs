@@ -2,7 +2,7 @@
 //! framing and connections, and nothing about documents or verdicts: the caller's `read` is handed
 //! the body while the connection still holds it, so whatever it decides about those bytes (a
 //! cached verdict compared in place, or a copy to validate) costs no allocation here. The bytes
-//! of bodies held at once, read or being read, are bounded (`memory`).
+//! of bodies held at once, being read or judged, are bounded (`memory`).
 
 mod body;
 mod memory;
