@@ -5,6 +5,7 @@
 //! compressed stream, without repairing anything. All work is bounded by the input length and
 //! [`Limits`], and stops early when an [`Interrupt`] says so.
 
+pub mod inflate;
 pub mod pdf;
 pub mod png;
 

@@ -9,7 +9,7 @@ pub(crate) mod tests;
 
 use super::{Interrupt, Limits, Rejection};
 use header::{Header, MAX_U31};
-pub use image::{Inflate, WHOLE_MAX};
+pub use image::{Inflate, WHOLE_MAX, WINDOW_MIN_RATIO};
 
 /// The 8-byte PNG signature.
 pub const SIGNATURE: &[u8; 8] = b"\x89PNG\r\n\x1a\n";

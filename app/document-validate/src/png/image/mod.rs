@@ -1,21 +1,21 @@
 //! The image data: one zlib stream over the IDAT chunks, which must inflate completely (Adler-32
 //! verified, nothing after its end) to exactly the size IHDR implies, every scanline of every pass
 //! starting with a filter type 0..=4. Two inflaters make these same checks, chosen by the decoded
-//! size IHDR implies (docs/validation-cost.md has the comparison behind the choice):
+//! size IHDR implies and how many times the data inflates (docs/validation-cost.md has the
+//! comparison behind the choice):
 //!
-//! - `whole`: libdeflate into the process's one buffer of the decoded size, up to [`WHOLE_MAX`].
-//!   It inflates scans and photos 1.5-2x faster than any safe-Rust inflater, but costs the decoded
-//!   size in memory and cannot be interrupted mid-stream, so both are bounded by the cap; a
-//!   validation that finds the buffer in use streams instead.
-//! - `streaming`: miniz_oxide through a 64 KiB window, above the cap (or when the buffer is in
-//!   use): memory per validation is fixed whatever the size, and the interrupt is polled every
-//!   64 KiB of output.
+//! - `streaming`: the validator's own decoder through a window that stays in cache, for data
+//!   that inflates at least [`WINDOW_MIN_RATIO`] times (documents: a page's white space is long
+//!   runs and row copies, and writing it to memory and reading it back would cost more than
+//!   decoding it), for any image above [`WHOLE_MAX`], and when the whole buffer is in use. Memory
+//!   per validation is fixed whatever the size, and the interrupt is polled every piece.
+//! - `whole`: libdeflate into the process's one buffer of the decoded size, for the rest up to
+//!   [`WHOLE_MAX`]: photos and scans, mostly literals, which libdeflate's decoding is up to 2.5x
+//!   faster on. It costs the decoded size in memory and cannot be interrupted mid-stream, so
+//!   both are bounded by the cap.
 
 mod streaming;
 mod whole;
-
-#[cfg(test)]
-pub(crate) use streaming::WINDOW;
 
 use super::header::{Header, Pass};
 use crate::{Interrupt, Rejection};
@@ -26,6 +26,10 @@ use crate::{Interrupt, Rejection};
 /// is the most memory the process holds for decoded image data (one buffer).
 pub const WHOLE_MAX: u64 = 16 << 20;
 
+/// Image data that inflates at least this many times its compressed size is streamed: at 32
+/// output bytes per input byte it is mostly long matches, whose cost is the memory they fill.
+pub const WINDOW_MIN_RATIO: u64 = 32;
+
 const TRAILING: Rejection = Rejection::PngZlib("data after the end of the zlib stream");
 const TRUNCATED: Rejection = Rejection::PngZlib("zlib stream is truncated");
 
@@ -33,7 +37,8 @@ const TRUNCATED: Rejection = Rejection::PngZlib("zlib stream is truncated");
 /// force one, for the tests and the benchmark that compare them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Inflate {
-    /// `Whole` up to [`WHOLE_MAX`] decoded bytes if the buffer is free, else `Streaming`.
+    /// `Whole` up to [`WHOLE_MAX`] decoded bytes for data that inflates less than
+    /// [`WINDOW_MIN_RATIO`] times, if the buffer is free; else `Streaming`.
     BySize,
     /// The whole buffer, waited for if another validation holds it.
     Whole,
@@ -47,8 +52,12 @@ pub(super) fn check(
     interrupt: &dyn Interrupt,
     inflate: Inflate,
 ) -> Result<(), Rejection> {
+    let compressed: u64 = idat.iter().map(|part| part.len() as u64).sum();
+    let decoded = header.decoded_size();
     match inflate {
-        Inflate::BySize if header.decoded_size() <= WHOLE_MAX => {
+        Inflate::BySize
+            if decoded <= WHOLE_MAX && decoded < compressed.saturating_mul(WINDOW_MIN_RATIO) =>
+        {
             whole::check(header, idat, interrupt, false)
         }
         Inflate::Whole => whole::check(header, idat, interrupt, true),

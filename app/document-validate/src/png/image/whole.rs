@@ -22,10 +22,9 @@ use std::sync::{Mutex, PoisonError, TryLockError};
 /// The inflate buffer, as large as the largest image it has held (at most `WHOLE_MAX`). Kept: a
 /// fresh buffer per validation is fresh pages from the kernel each time (jemalloc returns
 /// allocations above 8 MiB to it at once), and with every document distinct the page faults cost
-/// the service more CPU than the inflating. One, not one per validation running: under load the
-/// stand-in's PNG inflates as fast streamed through a 64 KiB window as into a whole buffer (both
-/// are bound by memory traffic, docs/validation-cost.md), while each whole buffer is 8.7 MB more
-/// resident memory.
+/// the service more CPU than the inflating. One, not one per validation running: each whole
+/// buffer is up to 16 MiB more resident memory, and a validation that finds it in use streams
+/// at most 2.5x slower (docs/validation-cost.md).
 static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
 /// Runs `inflate` with the buffer, grown to at least `size` bytes of capacity: at once if it is

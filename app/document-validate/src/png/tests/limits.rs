@@ -89,9 +89,10 @@ fn validate_by(data: &[u8], interrupt: &dyn Interrupt, inflate: Inflate) -> Resu
 #[test]
 fn data_past_the_implied_size_stops_at_once() {
     // IHDR says 1 x 1 grey (2 bytes); the stream inflates to 32 MiB of zeros. Streaming stops
-    // after its first 64 KiB piece; the whole buffer is 2 bytes, so libdeflate stops when it fills.
+    // at its first piece (polled before it); the whole buffer is 2 bytes, so libdeflate stops
+    // when it fills.
     let bomb = with_ihdr(1, 1, 8, 0, &zlib(&vec![0u8; 32 << 20]));
-    for (inflate, polls_at_most) in [(Inflate::Streaming, 1), (Inflate::Whole, 2)] {
+    for (inflate, polls_at_most) in [(Inflate::Streaming, 2), (Inflate::Whole, 2)] {
         let polls = InterruptAfter::new(u32::MAX);
         let verdict = validate_by(&bomb, &polls, inflate);
         assert_eq!(verdict, Err(Rejection::PngImageTooLong { expected: 2 }));
@@ -101,7 +102,7 @@ fn data_past_the_implied_size_stops_at_once() {
 
 #[test]
 fn an_interrupted_validation_stops_at_the_next_poll() {
-    // Streaming, the sample's 8.7 MB come in 64 KiB pieces, each after a poll.
+    // Streaming, the sample's 8.7 MB come in pieces, each after a poll (and one poll before).
     for after in [0, 1, 5, 50] {
         let interrupt = InterruptAfter::new(after);
         let verdict = validate_by(sample(), &interrupt, Inflate::Streaming);
@@ -114,7 +115,7 @@ fn an_interrupted_validation_stops_at_the_next_poll() {
         validate_by(sample(), &interrupt, Inflate::Streaming),
         Ok(())
     );
-    let pieces = SAMPLE_DECODED.div_ceil(image::WINDOW as u64);
+    let pieces = SAMPLE_DECODED.div_ceil(crate::inflate::PIECE_MAX as u64);
     assert!(
         u64::from(interrupt.polls.get()) >= pieces,
         "{}",
@@ -143,34 +144,56 @@ fn polls_inflating_whole(png: &[u8]) -> Option<u32> {
         .find(|&polls| polls == 2)
 }
 
-#[test]
-fn the_decoded_size_chooses_the_inflater() {
-    // The sample (8.7 MB) is inflated whole: two polls, before and after.
-    assert_eq!(polls_inflating_whole(sample()), Some(2));
-    // Zero RGBA 8-bit rows 2048 wide (1 + 8192 bytes, filter type 0): as many as the cap
-    // holds are inflated whole, one row more streams, a poll per 64 KiB piece.
-    let most = WHOLE_MAX / 8193;
-    let rows = |rows: u64| {
-        let height = u32::try_from(rows).expect("small");
-        with_ihdr(
-            2048,
-            height,
-            8,
-            6,
-            &zlib(&vec![0u8; (rows * 8193) as usize]),
-        )
-    };
-    assert_eq!(polls_inflating_whole(&rows(most)), Some(2), "{most} rows");
+/// `rows` rows of 2048 grey pixels (1 + 2048 bytes, filter type 0): noise (each byte random,
+/// inflating about once) or zeros (inflating about 1000 times).
+fn grey_rows(rows: u64, noise: bool) -> Vec<u8> {
+    let mut raw = vec![0u8; (rows * 2049) as usize];
+    if noise {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        for (i, byte) in raw.iter_mut().enumerate() {
+            if i % 2049 != 0 {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *byte = state as u8;
+            }
+        }
+    }
+    let mut e = ZlibEncoder::new(Vec::new(), Compression::fast());
+    e.write_all(&raw).expect("in memory");
+    let height = u32::try_from(rows).expect("small");
+    with_ihdr(2048, height, 8, 0, &e.finish().expect("in memory"))
+}
+
+/// The polls of a `BySize` validation of `png`: two if inflated whole, one per piece streamed.
+fn polls_by_size(png: &[u8]) -> u64 {
     let interrupt = InterruptAfter::new(u32::MAX);
+    assert_eq!(validate_by(png, &interrupt, Inflate::BySize), Ok(()));
+    u64::from(interrupt.polls.get())
+}
+
+#[test]
+fn the_decoded_size_and_the_ratio_choose_the_inflater() {
+    // The sample (8.7 MB from 60 KB) streams: a document's white space.
+    let pieces = SAMPLE_DECODED / crate::inflate::PIECE_MAX as u64;
+    assert!(polls_by_size(sample()) >= pieces);
+    // Noise inflates about once: up to the cap it is inflated whole, one row more streams.
+    let most = WHOLE_MAX / 2049;
     assert_eq!(
-        validate_by(&rows(most + 1), &interrupt, Inflate::BySize),
-        Ok(())
+        polls_inflating_whole(&grey_rows(most, true)),
+        Some(2),
+        "{most} rows"
     );
-    let polls = u64::from(interrupt.polls.get());
+    let polls = polls_by_size(&grey_rows(most + 1, true));
     assert!(
-        polls >= WHOLE_MAX / image::WINDOW as u64,
-        "{} rows: {polls} polls",
-        most + 1
+        polls >= WHOLE_MAX / crate::inflate::PIECE_MAX as u64,
+        "{polls} polls"
+    );
+    // Zeros inflate about 1000 times: they stream well below the cap.
+    let polls = polls_by_size(&grey_rows(most / 2, false));
+    assert!(
+        polls >= WHOLE_MAX / 2 / crate::inflate::PIECE_MAX as u64,
+        "{polls} polls"
     );
 }
 

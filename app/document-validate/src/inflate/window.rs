@@ -1,0 +1,232 @@
+//! The output window: deflate's 32 KiB of history followed by the output being written, handed to
+//! the sink a chunk at a time while that chunk is still in cache, then slid back so the history
+//! stays in front of the next chunk. The whole window is under 200 KiB, so it stays in L2 however
+//! large the output: nothing inflated is written to main memory and read back from it.
+//!
+//! The decoder writes through a [`Cursor`] (the buffer, its position and the runs written, held
+//! in registers by the hot loop); the window turns each chunk into the Adler-32 and the sink's
+//! piece between cursors.
+
+use simd_adler32::Adler32;
+
+/// How far back a deflate distance reaches.
+const HISTORY: usize = 32 * 1024;
+/// Output handed to the sink at a time, after the first piece (which has the history's too).
+const CHUNK: usize = 128 * 1024;
+pub(super) const FLUSH_AT: usize = HISTORY + CHUNK;
+/// The longest piece the sink is given: the first, filled up to `FLUSH_AT` and overrun by a match.
+pub const PIECE_MAX: usize = FLUSH_AT + 257;
+/// Room after `FLUSH_AT` for one longest match (258 bytes) and the 16-byte copies' overshoot.
+const SLACK: usize = 512;
+/// Runs of one byte at least this long are added to the Adler-32 by formula, not read back.
+const RUN_SUMMED: usize = 32;
+
+/// A run of one byte, written at `start`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Run {
+    start: usize,
+    len: u32,
+    byte: u8,
+}
+
+pub(super) struct Window<F> {
+    buf: Vec<u8>,
+    /// The end of the output written.
+    pos: usize,
+    /// The end of the output handed to the sink and summed.
+    handed: usize,
+    /// The long runs written since then, in order.
+    runs: Vec<Run>,
+    adler: Adler32,
+    sink: F,
+}
+
+/// Where the decoder writes: the window's buffer from `pos` on.
+pub(super) struct Cursor<'w> {
+    pub(super) buf: &'w mut [u8],
+    pub(super) pos: usize,
+    runs: &'w mut Vec<Run>,
+}
+
+impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
+    pub(super) fn new(mut buf: Vec<u8>, sink: F) -> Self {
+        buf.resize(FLUSH_AT + SLACK, 0);
+        Self {
+            buf,
+            pos: 0,
+            handed: 0,
+            runs: Vec::with_capacity(CHUNK / RUN_SUMMED + 1),
+            adler: Adler32::new(),
+            sink,
+        }
+    }
+
+    /// True when the window should be handed on before more output goes in.
+    pub(super) fn full(&self) -> bool {
+        self.pos >= FLUSH_AT
+    }
+
+    /// Writes through a cursor; `write` leaves its position where the output ends.
+    #[inline(always)]
+    pub(super) fn write<R>(&mut self, write: impl FnOnce(&mut Cursor<'_>) -> R) -> R {
+        let mut cursor = Cursor {
+            buf: &mut self.buf,
+            pos: self.pos,
+            runs: &mut self.runs,
+        };
+        let written = write(&mut cursor);
+        self.pos = cursor.pos;
+        written
+    }
+
+    /// Hands the output so far to the sink and slides the history to the front.
+    pub(super) fn flush(&mut self) -> Result<(), E> {
+        self.hand_on()?;
+        if self.pos > HISTORY {
+            self.buf.copy_within(self.pos - HISTORY..self.pos, 0);
+            self.pos = HISTORY;
+            self.handed = HISTORY;
+        }
+        Ok(())
+    }
+
+    /// Hands the rest of the output to the sink; gives the output's Adler-32, and the buffer
+    /// back for reuse.
+    pub(super) fn finish(mut self) -> Result<(u32, Vec<u8>), E> {
+        self.hand_on()?;
+        Ok((self.adler.finish(), self.buf))
+    }
+
+    /// Sums the output not yet handed on (reading back what is not a long run) and hands it on.
+    fn hand_on(&mut self) -> Result<(), E> {
+        let mut summed = self.handed;
+        let mut adler = Sums::of(self.adler.finish());
+        for run in self.runs.drain(..) {
+            adler.add(&self.buf[summed..run.start]);
+            adler.add_run(run.byte, run.len);
+            summed = run.start + run.len as usize;
+        }
+        adler.add(&self.buf[summed..self.pos]);
+        self.adler = Adler32::from_checksum(adler.checksum());
+        (self.sink)(&self.buf[self.handed..self.pos])?;
+        self.handed = self.pos;
+        Ok(())
+    }
+
+    /// Appends `bytes` (a stored block's), handing the window on as it fills.
+    pub(super) fn extend(&mut self, mut bytes: &[u8]) -> Result<(), E> {
+        while !bytes.is_empty() {
+            if self.full() {
+                self.flush()?;
+            }
+            let n = bytes.len().min(FLUSH_AT - self.pos);
+            self.buf[self.pos..self.pos + n].copy_from_slice(&bytes[..n]);
+            self.pos += n;
+            bytes = &bytes[n..];
+        }
+        Ok(())
+    }
+}
+
+impl Cursor<'_> {
+    #[inline(always)]
+    pub(super) fn literal(&mut self, byte: u8) {
+        self.buf[self.pos] = byte;
+        self.pos += 1;
+    }
+
+    /// Appends the `len` bytes (3..=258) found `distance` back (1..=pos), in 16-byte blocks
+    /// that may write up to 15 bytes past the end (overwritten by the output that follows).
+    #[inline(always)]
+    pub(super) fn copy_match(&mut self, distance: usize, len: usize) {
+        let buf = &mut self.buf[..];
+        let (start, end) = (self.pos, self.pos + len);
+        self.pos = end;
+        if distance == 1 {
+            let byte = buf[start - 1];
+            buf[start..end].fill(byte);
+            if len >= RUN_SUMMED {
+                let len = len as u32;
+                self.runs.push(Run { start, len, byte });
+            }
+            return;
+        }
+        if distance >= len {
+            buf.copy_within(start - distance..end - distance, start);
+            return;
+        }
+        let mut dst = start;
+        // A distance under 16 repeats a pattern: write its first bytes one by one, until a whole
+        // number of periods spans 16 bytes; from there on, copying from that many bytes back is
+        // the same pattern, 16 bytes at a time.
+        let step = if distance >= 16 {
+            distance
+        } else {
+            distance * 16usize.div_ceil(distance)
+        };
+        if distance < 16 {
+            let first = step.min(len);
+            for i in dst..dst + first {
+                buf[i] = buf[i - distance];
+            }
+            dst += first;
+            if dst >= end {
+                return;
+            }
+        }
+        // Each block reads only bytes already written: `step` is at least 16.
+        let mut src = dst - step;
+        while dst < end {
+            let mut block = [0u8; 16];
+            block.copy_from_slice(&buf[src..src + 16]);
+            buf[dst..dst + 16].copy_from_slice(&block);
+            src += 16;
+            dst += 16;
+        }
+    }
+}
+
+const ADLER_MOD: u64 = 65_521;
+
+/// Adler-32's two sums (RFC 1950 8.2: each byte adds itself to A, then A to B), reduced modulo
+/// 65521 only when the vector code needs a checksum and at the end of a piece: a piece's runs
+/// and bytes cannot carry them past 2^64.
+struct Sums {
+    a: u64,
+    b: u64,
+}
+
+impl Sums {
+    fn of(checksum: u32) -> Self {
+        Self {
+            a: u64::from(checksum & 0xFFFF),
+            b: u64::from(checksum >> 16),
+        }
+    }
+
+    fn checksum(&self) -> u32 {
+        (((self.b % ADLER_MOD) << 16) | (self.a % ADLER_MOD)) as u32
+    }
+
+    /// Adds `bytes`: one by one if they are few (the vector code's setup costs more than it
+    /// saves between two runs), vectorised if not.
+    fn add(&mut self, bytes: &[u8]) {
+        if bytes.len() >= 64 {
+            let mut vector = Adler32::from_checksum(self.checksum());
+            vector.write(bytes);
+            *self = Self::of(vector.finish());
+            return;
+        }
+        for &byte in bytes {
+            self.a += u64::from(byte);
+            self.b += self.a;
+        }
+    }
+
+    /// Adds `len` bytes `byte`: A + len * byte, and B + len * A + byte * len * (len + 1) / 2.
+    fn add_run(&mut self, byte: u8, len: u32) {
+        let (byte, len) = (u64::from(byte), u64::from(len));
+        self.b += len * self.a + byte * (len * (len + 1) / 2);
+        self.a += len * byte;
+    }
+}
