@@ -41,11 +41,16 @@ pub(super) struct Window<F> {
     sink: F,
 }
 
-/// Where the decoder writes: the window's buffer from `pos` on.
+/// Where the decoder writes: the window's buffer from `pos` on. A run of one byte (matches at
+/// distance 1, one after another: a row of white space is a dozen of them) is written once, when
+/// something other than the run comes, in one fill.
 pub(super) struct Cursor<'w> {
-    pub(super) buf: &'w mut [u8],
+    buf: &'w mut [u8],
+    /// The end of the output, the run not yet written included.
     pub(super) pos: usize,
     runs: &'w mut Vec<Run>,
+    /// The run not yet written, if `run.len` > 0: it ends at `pos`.
+    run: Run,
 }
 
 impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
@@ -73,8 +78,14 @@ impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
             buf: &mut self.buf,
             pos: self.pos,
             runs: &mut self.runs,
+            run: Run {
+                start: 0,
+                len: 0,
+                byte: 0,
+            },
         };
         let written = write(&mut cursor);
+        cursor.write_run();
         self.pos = cursor.pos;
         written
     }
@@ -131,26 +142,41 @@ impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
 impl Cursor<'_> {
     #[inline(always)]
     pub(super) fn literal(&mut self, byte: u8) {
+        self.write_run();
         self.buf[self.pos] = byte;
         self.pos += 1;
+    }
+
+    /// Writes the run not yet written, if there is one.
+    #[inline(always)]
+    fn write_run(&mut self) {
+        if self.run.len == 0 {
+            return;
+        }
+        let Run { start, len, byte } = self.run;
+        self.buf[start..start + len as usize].fill(byte);
+        if len as usize >= RUN_SUMMED {
+            self.runs.push(self.run);
+        }
+        self.run.len = 0;
     }
 
     /// Appends the `len` bytes (3..=258) found `distance` back (1..=pos), in 16-byte blocks
     /// that may write up to 15 bytes past the end (overwritten by the output that follows).
     #[inline(always)]
     pub(super) fn copy_match(&mut self, distance: usize, len: usize) {
-        let buf = &mut self.buf[..];
         let (start, end) = (self.pos, self.pos + len);
         self.pos = end;
         if distance == 1 {
-            let byte = buf[start - 1];
-            buf[start..end].fill(byte);
-            if len >= RUN_SUMMED {
-                let len = len as u32;
-                self.runs.push(Run { start, len, byte });
+            if self.run.len == 0 {
+                let byte = self.buf[start - 1];
+                self.run = Run { start, len: 0, byte };
             }
+            self.run.len += len as u32;
             return;
         }
+        self.write_run();
+        let buf = &mut self.buf[..];
         if distance >= len {
             buf.copy_within(start - distance..end - distance, start);
             return;
