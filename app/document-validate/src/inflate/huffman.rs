@@ -9,10 +9,11 @@
 
 use super::bits::Bits;
 
-pub(super) const LITERAL: u32 = 1 << 12;
-pub(super) const END_OF_BLOCK: u32 = 1 << 13;
-const SUBTABLE: u32 = 1 << 14;
-pub(super) const INVALID: u32 = 1 << 15;
+pub(super) const LITERAL: u32 = 1 << 10;
+pub(super) const END_OF_BLOCK: u32 = 1 << 11;
+const SUBTABLE: u32 = 1 << 12;
+pub(super) const INVALID: u32 = 1 << 13;
+pub(super) const FOLDED: u32 = 1 << 14;
 
 /// Primary table bits: 10 for literals/lengths, 8 for distances (libdeflate uses 11 and 8).
 pub(super) const LITLEN_ROOT: u32 = 10;
@@ -24,7 +25,7 @@ const MAX_LENGTH: usize = 15;
 
 /// An entry with value `value`, `extra` bits after the code, and `flags`.
 pub(super) const fn entry(value: u32, extra: u32, flags: u32) -> u32 {
-    (value << 16) | (extra << 8) | flags
+    (value << 16) | (extra << 6) | flags
 }
 
 pub(super) fn value(entry: u32) -> u32 {
@@ -32,11 +33,11 @@ pub(super) fn value(entry: u32) -> u32 {
 }
 
 pub(super) fn code_bits(entry: u32) -> u32 {
-    entry & 0xFF
+    entry & 0x3F
 }
 
 pub(super) fn extra_bits(entry: u32) -> u32 {
-    (entry >> 8) & 0xF
+    (entry >> 6) & 0xF
 }
 
 /// Why a set of code lengths makes no usable code.
@@ -54,6 +55,8 @@ pub(super) enum BadCode {
 pub(super) struct Table {
     entries: Vec<u32>,
     root: u32,
+    /// The distance of each folded primary entry (literal/length tables only).
+    folded: Vec<u16>,
 }
 
 impl Table {
@@ -141,6 +144,34 @@ impl Table {
             }
         }
         Ok(())
+    }
+
+    /// Folds into this literal/length table's primary entries each match whose distance code
+    /// `distance` decodes within the primary bits.
+    pub(super) fn fold(&mut self, distance: &Table) {
+        self.folded.clear();
+        self.folded.resize(1 << self.root, 0);
+        for i in 0..1usize << self.root {
+            let e = self.entries[i];
+            if e & (LITERAL | END_OF_BLOCK | SUBTABLE | INVALID) != 0 || extra_bits(e) != 0 {
+                continue;
+            }
+            let rest = (i >> code_bits(e)) as u32;
+            let d = distance.entries[(rest & ((1 << distance.root) - 1)) as usize];
+            let both = code_bits(e) + code_bits(d) + extra_bits(d);
+            if d & (SUBTABLE | INVALID) != 0 || both > self.root {
+                continue;
+            }
+            let extra = (rest >> code_bits(d)) & ((1 << extra_bits(d)) - 1);
+            self.entries[i] = entry(value(e), 0, FOLDED) | both;
+            self.folded[i] = (value(d) + extra) as u16;
+        }
+    }
+
+    /// The distance of the folded entry at the front of `bits`.
+    #[inline(always)]
+    pub(super) fn folded_distance(&self, bits: &Bits<'_>) -> u32 {
+        u32::from(self.folded[bits.peek(self.root) as usize])
     }
 
     /// The entry for the code at the front of `bits`, none of them consumed.

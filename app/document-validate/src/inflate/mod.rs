@@ -27,8 +27,8 @@ pub use window::PIECE_MAX;
 
 use bits::Bits;
 use huffman::{
-    BadCode, CODE_LENGTH_ROOT, DISTANCE_ROOT, END_OF_BLOCK, INVALID, LITERAL, LITLEN_ROOT, Table,
-    code_bits, entry, extra_bits, value,
+    BadCode, CODE_LENGTH_ROOT, DISTANCE_ROOT, END_OF_BLOCK, FOLDED, INVALID, LITERAL, LITLEN_ROOT,
+    Table, code_bits, entry, extra_bits, value,
 };
 use std::cell::Cell;
 use window::{Cursor, FLUSH_AT, Window};
@@ -205,21 +205,28 @@ fn symbols(bits: &mut Bits<'_>, out: &mut Cursor<'_>, codes: &Codes) -> Result<b
             e = codes.litlen.decode(bits);
             continue;
         }
-        if e & (END_OF_BLOCK | INVALID) != 0 {
-            if e & INVALID != 0 {
-                return Err(StreamError::Invalid("invalid literal/length code"));
-            }
+        let (len, distance);
+        if e & FOLDED != 0 {
+            distance = codes.litlen.folded_distance(bits);
             bits.consume(code_bits(e));
-            return Ok(true);
+            len = value(e);
+        } else {
+            if e & (END_OF_BLOCK | INVALID) != 0 {
+                if e & INVALID != 0 {
+                    return Err(StreamError::Invalid("invalid literal/length code"));
+                }
+                bits.consume(code_bits(e));
+                return Ok(true);
+            }
+            len = value(e) + (bits.peek(code_bits(e) + extra_bits(e)) >> code_bits(e));
+            bits.consume(code_bits(e) + extra_bits(e));
+            let d = codes.distance.decode(bits);
+            if d & INVALID != 0 {
+                return Err(StreamError::Invalid("invalid distance code"));
+            }
+            distance = value(d) + (bits.peek(code_bits(d) + extra_bits(d)) >> code_bits(d));
+            bits.consume(code_bits(d) + extra_bits(d));
         }
-        let len = value(e) + (bits.peek(code_bits(e) + extra_bits(e)) >> code_bits(e));
-        bits.consume(code_bits(e) + extra_bits(e));
-        let d = codes.distance.decode(bits);
-        if d & INVALID != 0 {
-            return Err(StreamError::Invalid("invalid distance code"));
-        }
-        let distance = value(d) + (bits.peek(code_bits(d) + extra_bits(d)) >> code_bits(d));
-        bits.consume(code_bits(d) + extra_bits(d));
         if distance as usize > out.pos {
             return Err(StreamError::Invalid("invalid distance too far back"));
         }
@@ -283,6 +290,7 @@ impl Codes {
         let built = self.litlen.build(litlen, LITLEN_ROOT, litlen_entry);
         let built = built.and(self.distance.build(distance, DISTANCE_ROOT, distance_entry));
         debug_assert_eq!(built, Ok(()));
+        self.litlen.fold(&self.distance);
     }
 
     /// Reads a dynamic block's code lengths (RFC 1951 3.2.7) and builds its codes.
@@ -347,7 +355,9 @@ impl Codes {
         }
         self.distance
             .build(distance, DISTANCE_ROOT, distance_entry)
-            .map_err(|_| StreamError::Invalid("invalid distances set"))
+            .map_err(|_| StreamError::Invalid("invalid distances set"))?;
+        self.litlen.fold(&self.distance);
+        Ok(())
     }
 }
 

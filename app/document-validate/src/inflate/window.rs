@@ -7,8 +7,6 @@
 //! in registers by the hot loop); the window turns each chunk into the Adler-32 and the sink's
 //! piece between cursors.
 
-use simd_adler32::Adler32;
-
 /// How far back a deflate distance reaches.
 const HISTORY: usize = 32 * 1024;
 /// Output handed to the sink at a time, after the first piece (which has the history's too).
@@ -37,7 +35,8 @@ pub(super) struct Window<F> {
     handed: usize,
     /// The long runs written since then, in order.
     runs: Vec<Run>,
-    adler: Adler32,
+    /// The Adler-32 of the output handed on.
+    adler: u32,
     sink: F,
 }
 
@@ -61,7 +60,7 @@ impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
             pos: 0,
             handed: 0,
             runs: Vec::with_capacity(CHUNK / RUN_SUMMED + 1),
-            adler: Adler32::new(),
+            adler: 1,
             sink,
         }
     }
@@ -105,20 +104,20 @@ impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
     /// back for reuse.
     pub(super) fn finish(mut self) -> Result<(u32, Vec<u8>), E> {
         self.hand_on()?;
-        Ok((self.adler.finish(), self.buf))
+        Ok((self.adler, self.buf))
     }
 
     /// Sums the output not yet handed on (reading back what is not a long run) and hands it on.
     fn hand_on(&mut self) -> Result<(), E> {
         let mut summed = self.handed;
-        let mut adler = Sums::of(self.adler.finish());
+        let mut adler = Sums::of(self.adler);
         for run in self.runs.drain(..) {
             adler.add(&self.buf[summed..run.start]);
             adler.add_run(run.byte, run.len);
             summed = run.start + run.len as usize;
         }
         adler.add(&self.buf[summed..self.pos]);
-        self.adler = Adler32::from_checksum(adler.checksum());
+        self.adler = adler.checksum();
         (self.sink)(&self.buf[self.handed..self.pos])?;
         self.handed = self.pos;
         Ok(())
@@ -170,14 +169,18 @@ impl Cursor<'_> {
         if distance == 1 {
             if self.run.len == 0 {
                 let byte = self.buf[start - 1];
-                self.run = Run { start, len: 0, byte };
+                self.run = Run {
+                    start,
+                    len: 0,
+                    byte,
+                };
             }
             self.run.len += len as u32;
             return;
         }
         self.write_run();
         let buf = &mut self.buf[..];
-        if distance >= len {
+        if distance >= len && len > 64 {
             buf.copy_within(start - distance..end - distance, start);
             return;
         }
@@ -238,9 +241,7 @@ impl Sums {
     /// saves between two runs), vectorised if not.
     fn add(&mut self, bytes: &[u8]) {
         if bytes.len() >= 64 {
-            let mut vector = Adler32::from_checksum(self.checksum());
-            vector.write(bytes);
-            *self = Self::of(vector.finish());
+            *self = Self::of(libdeflate_exact::adler32(self.checksum(), bytes));
             return;
         }
         for &byte in bytes {
