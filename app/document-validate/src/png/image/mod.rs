@@ -10,7 +10,7 @@
 //!   decoding it), for any image above [`WHOLE_MAX`], and when the whole buffer is in use. Memory
 //!   per validation is fixed whatever the size, and the interrupt is polled every piece.
 //! - `whole`: libdeflate into the process's one buffer of the decoded size, for the rest up to
-//!   [`WHOLE_MAX`]: photos and scans, mostly literals, which libdeflate's decoding is up to 2.5x
+//!   [`WHOLE_MAX`]: photos and scans, mostly literals, which libdeflate's decoding is 1.3-1.7x
 //!   faster on. It costs the decoded size in memory and cannot be interrupted mid-stream, so
 //!   both are bounded by the cap.
 
@@ -52,16 +52,21 @@ pub(super) fn check(
     interrupt: &dyn Interrupt,
     inflate: Inflate,
 ) -> Result<(), Rejection> {
-    let compressed: u64 = idat.iter().map(|part| part.len() as u64).sum();
+    let joined;
+    let stream: &[u8] = if let [one] = idat {
+        one
+    } else {
+        joined = idat.concat();
+        &joined
+    };
     let decoded = header.decoded_size();
+    let ratio_streams = decoded >= (stream.len() as u64).saturating_mul(WINDOW_MIN_RATIO);
     match inflate {
-        Inflate::BySize
-            if decoded <= WHOLE_MAX && decoded < compressed.saturating_mul(WINDOW_MIN_RATIO) =>
-        {
-            whole::check(header, idat, interrupt, false)
+        Inflate::BySize if decoded <= WHOLE_MAX && !ratio_streams => {
+            whole::check(header, stream, interrupt, false)
         }
-        Inflate::Whole => whole::check(header, idat, interrupt, true),
-        Inflate::BySize | Inflate::Streaming => streaming::check(header, idat, interrupt),
+        Inflate::Whole => whole::check(header, stream, interrupt, true),
+        Inflate::BySize | Inflate::Streaming => streaming::check(header, stream, interrupt),
     }
 }
 

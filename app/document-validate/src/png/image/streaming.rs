@@ -9,22 +9,15 @@ use crate::inflate::{self, StreamError};
 use crate::png::header::Header;
 use crate::{Interrupt, Rejection};
 
-/// Checks the image data `idat` (the IDAT chunks' contents, in order) against `header`.
+/// Checks the image data `stream` (the IDAT chunks' contents, joined) against `header`.
 pub(super) fn check(
     header: &Header,
-    idat: &[&[u8]],
+    stream: &[u8],
     interrupt: &dyn Interrupt,
 ) -> Result<(), Rejection> {
     if interrupt.interrupted() {
         return Err(Rejection::Interrupted);
     }
-    let joined;
-    let stream: &[u8] = if let [one] = idat {
-        one
-    } else {
-        joined = idat.concat();
-        &joined
-    };
     let mut lines = Scanlines::new(header);
     let inflated = inflate::zlib(stream, |piece| {
         if interrupt.interrupted() {

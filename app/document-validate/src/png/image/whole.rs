@@ -24,7 +24,7 @@ use std::sync::{Mutex, PoisonError, TryLockError};
 /// allocations above 8 MiB to it at once), and with every document distinct the page faults cost
 /// the service more CPU than the inflating. One, not one per validation running: each whole
 /// buffer is up to 16 MiB more resident memory, and a validation that finds it in use streams
-/// at most 2.5x slower (docs/validation-cost.md).
+/// at most 1.7x slower (docs/validation-cost.md).
 static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
 /// Runs `inflate` with the buffer, grown to at least `size` bytes of capacity: at once if it is
@@ -46,11 +46,11 @@ fn with_buffer<R>(size: usize, wait: bool, inflate: impl FnOnce(&mut Vec<u8>) ->
     Some(inflate(&mut buffer))
 }
 
-/// Checks the image data `idat` (the IDAT chunks' contents, in order) against `header`, in the
+/// Checks the image data `stream` (the IDAT chunks' contents, joined) against `header`, in the
 /// buffer if it is free or `wait` says to wait for it, else by streaming.
 pub(super) fn check(
     header: &Header,
-    idat: &[&[u8]],
+    stream: &[u8],
     interrupt: &dyn Interrupt,
     wait: bool,
 ) -> Result<(), Rejection> {
@@ -59,14 +59,7 @@ pub(super) fn check(
     }
     let expected = header.decoded_size();
     let Ok(size) = usize::try_from(expected) else {
-        return streaming::check(header, idat, interrupt);
-    };
-    let joined;
-    let stream: &[u8] = if let [one] = idat {
-        one
-    } else {
-        joined = idat.concat();
-        &joined
+        return streaming::check(header, stream, interrupt);
     };
     let checked = with_buffer(size, wait, |buffer| {
         let inflated = Inflater::new().zlib(stream, &mut buffer.spare_capacity_mut()[..size]);
@@ -83,9 +76,9 @@ pub(super) fn check(
                 lines.finish()
             }
             Err(Error::OutputFull) => Err(Rejection::PngImageTooLong { expected }),
-            Err(Error::BadData) => streaming::check(header, idat, interrupt)
+            Err(Error::BadData) => streaming::check(header, stream, interrupt)
                 .and(Err(Rejection::PngZlib("invalid zlib stream"))),
         }
     });
-    checked.unwrap_or_else(|| streaming::check(header, idat, interrupt))
+    checked.unwrap_or_else(|| streaming::check(header, stream, interrupt))
 }
