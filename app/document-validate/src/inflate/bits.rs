@@ -67,6 +67,12 @@ impl<'a> Bits<'a> {
         self.padding * 8 > self.count
     }
 
+    /// How many bits are buffered (zeros past the end of the input included).
+    #[inline(always)]
+    pub(super) fn buffered(&self) -> u32 {
+        self.count
+    }
+
     /// The low `n` bits (n < 32), not consumed.
     #[inline(always)]
     pub(super) fn peek(&self, n: u32) -> u32 {

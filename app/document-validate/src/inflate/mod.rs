@@ -209,8 +209,20 @@ fn symbols(bits: &mut Bits<'_>, out: &mut Cursor<'_>, codes: &Codes) -> Result<b
         let (len, distance);
         if e & FOLDED != 0 {
             distance = codes.litlen.folded_distance(bits);
-            bits.consume(code_bits(e));
-            len = value(e);
+            let (code_len, code) = (code_bits(e), bits.peek(code_bits(e)));
+            bits.consume(code_len);
+            // The same match again and again (a row of white space is a dozen of 258 bytes one
+            // back, a row like the one above a dozen of 258 bytes a row back): each repeat is the
+            // same code, so it is one compare, and the copies are one.
+            let mut total = value(e);
+            while out.pos + (total as usize) < FLUSH_AT
+                && bits.buffered() >= code_len
+                && bits.peek(code_len) == code
+            {
+                bits.consume(code_len);
+                total += value(e);
+            }
+            len = total;
         } else {
             if e & (END_OF_BLOCK | INVALID) != 0 {
                 if e & INVALID != 0 {

@@ -160,8 +160,10 @@ impl Cursor<'_> {
         self.run.len = 0;
     }
 
-    /// Appends the `len` bytes (3..=258) found `distance` back (1..=pos), in 16-byte blocks
-    /// that may write up to 15 bytes past the end (overwritten by the output that follows).
+    /// Appends the `len` bytes found `distance` back (1..=pos): one match, or one repeated (then
+    /// `len` is its length times the repeats, ending at most 258 bytes past `FLUSH_AT`), in
+    /// 16-byte blocks that may write up to 15 bytes past the end (overwritten by the output
+    /// that follows).
     #[inline(always)]
     pub(super) fn copy_match(&mut self, distance: usize, len: usize) {
         let (start, end) = (self.pos, self.pos + len);
@@ -180,8 +182,14 @@ impl Cursor<'_> {
         }
         self.write_run();
         let buf = &mut self.buf[..];
-        if distance >= len && len > 64 {
-            buf.copy_within(start - distance..end - distance, start);
+        if len > 64 && distance > 64 {
+            // Long: `copy_within` a distance at a time (each piece reads only bytes before it).
+            let mut dst = start;
+            while dst < end {
+                let n = distance.min(end - dst);
+                buf.copy_within(dst - distance..dst - distance + n, dst);
+                dst += n;
+            }
             return;
         }
         let mut dst = start;
