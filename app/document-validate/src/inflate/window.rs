@@ -182,14 +182,8 @@ impl Cursor<'_> {
         }
         self.write_run();
         let buf = &mut self.buf[..];
-        if len > 64 && distance > 64 {
-            // Long: `copy_within` a distance at a time (each piece reads only bytes before it).
-            let mut dst = start;
-            while dst < end {
-                let n = distance.min(end - dst);
-                buf.copy_within(dst - distance..dst - distance + n, dst);
-                dst += n;
-            }
+        if len > 64 && distance > 64 && (distance >= len || len > 258) {
+            long_copy(buf, start, end, distance);
             return;
         }
         let mut dst = start;
@@ -220,6 +214,19 @@ impl Cursor<'_> {
             src += 16;
             dst += 16;
         }
+    }
+}
+
+/// Long and not overlapping, or a repeated match (longer than one match can be): `copy_within`
+/// a distance at a time, each piece reading only bytes before it. Out of the decoder's loop,
+/// which it would only make longer: its calls to `memmove` cost more than the call to it.
+#[inline(never)]
+fn long_copy(buf: &mut [u8], start: usize, end: usize, distance: usize) {
+    let mut dst = start;
+    while dst < end {
+        let n = distance.min(end - dst);
+        buf.copy_within(dst - distance..dst - distance + n, dst);
+        dst += n;
     }
 }
 
