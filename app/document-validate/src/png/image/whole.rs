@@ -24,7 +24,7 @@ use std::sync::{Mutex, PoisonError, TryLockError};
 /// allocations above 8 MiB to it at once), and with every document distinct the page faults cost
 /// the service more CPU than the inflating. One, not one per validation running: each whole
 /// buffer is up to 16 MiB more resident memory, and a validation that finds it in use streams
-/// at most 1.7x slower (docs/validation-cost.md).
+/// up to about 1.8x slower (docs/validation-cost.md).
 static BUFFER: Mutex<Vec<u8>> = Mutex::new(Vec::new());
 
 /// Runs `inflate` with the buffer, grown to at least `size` bytes of capacity: at once if it is
