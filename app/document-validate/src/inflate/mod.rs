@@ -28,10 +28,9 @@ pub use window::PIECE_MAX;
 
 use bits::Bits;
 use huffman::{
-    BadCode, CODE_LENGTH_ROOT, DISTANCE_ROOT, END_OF_BLOCK, FOLDED, INVALID, LITERAL, LITLEN_ROOT,
-    Table, code_bits, entry, extra_bits, value,
+    CODE_LENGTH_ROOT, DISTANCE_ROOT, END_OF_BLOCK, FOLDED, INVALID, LITERAL, LITLEN_ROOT, Table,
+    code_bits, entry, extra_bits, value,
 };
-use std::cell::Cell;
 use window::{Cursor, FLUSH_AT, Window};
 
 /// Why a zlib stream does not inflate.
@@ -58,12 +57,6 @@ impl<E> From<StreamError> for Error<E> {
     }
 }
 
-thread_local! {
-    /// The window's buffer, kept between streams on each thread (a fresh one would be fresh pages
-    /// to fault in for every document).
-    static BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
-
 /// Inflates the zlib stream at the start of `input`, handing its output to `sink` in order, in
 /// pieces of at most [`PIECE_MAX`] bytes; gives how many bytes of `input` the stream took.
 pub fn zlib<E>(input: &[u8], sink: impl FnMut(&[u8]) -> Result<(), E>) -> Result<usize, Error<E>> {
@@ -71,15 +64,12 @@ pub fn zlib<E>(input: &[u8], sink: impl FnMut(&[u8]) -> Result<(), E>) -> Result
         return Err(StreamError::Truncated.into());
     };
     check_header(cmf, flg)?;
-    let mut out = Window::new(BUFFER.take(), sink);
+    let mut out = Window::new(sink);
     let mut bits = Bits::new(&input[2..]);
     let inflated = blocks(&mut bits, &mut out);
     let inflated = inflated.and_then(|()| out.finish().map_err(Error::Sink));
     let (adler, at) = match inflated {
-        Ok((adler, buffer)) => {
-            BUFFER.set(buffer);
-            (adler, bits.align().ok_or(StreamError::Truncated)?)
-        }
+        Ok(adler) => (adler, bits.align().ok_or(StreamError::Truncated)?),
         Err(Error::Stream(StreamError::Invalid(_))) if bits.overran() => {
             return Err(StreamError::Truncated.into());
         }
@@ -360,12 +350,9 @@ impl Codes {
         if litlen[256] == 0 {
             return Err(StreamError::Invalid("invalid code -- missing end-of-block"));
         }
-        match self.litlen.build(litlen, LITLEN_ROOT, litlen_entry) {
-            Ok(()) => {}
-            Err(BadCode::Oversubscribed | BadCode::Incomplete) => {
-                return Err(StreamError::Invalid("invalid literal/lengths set"));
-            }
-        }
+        self.litlen
+            .build(litlen, LITLEN_ROOT, litlen_entry)
+            .map_err(|_| StreamError::Invalid("invalid literal/lengths set"))?;
         self.distance
             .build(distance, DISTANCE_ROOT, distance_entry)
             .map_err(|_| StreamError::Invalid("invalid distances set"))?;

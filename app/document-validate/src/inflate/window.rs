@@ -7,6 +7,8 @@
 //! in registers by the hot loop); the window turns each chunk into the Adler-32 and the sink's
 //! piece between cursors.
 
+use std::cell::Cell;
+
 /// How far back a deflate distance reaches.
 const HISTORY: usize = 32 * 1024;
 /// Output handed to the sink at a time, after the first piece (which has the history's too).
@@ -18,6 +20,12 @@ pub const PIECE_MAX: usize = FLUSH_AT + 257;
 const SLACK: usize = 512;
 /// Runs of one byte at least this long are added to the Adler-32 by formula, not read back.
 const RUN_SUMMED: usize = 32;
+
+thread_local! {
+    /// The window's buffer, kept between streams on each thread (a fresh one would be fresh pages
+    /// to fault in for every document): a window takes it and gives it back when dropped.
+    static BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
+}
 
 /// A run of one byte, written at `start`.
 #[derive(Debug, Clone, Copy)]
@@ -53,7 +61,8 @@ pub(super) struct Cursor<'w> {
 }
 
 impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
-    pub(super) fn new(mut buf: Vec<u8>, sink: F) -> Self {
+    pub(super) fn new(sink: F) -> Self {
+        let mut buf = BUFFER.take();
         buf.resize(FLUSH_AT + SLACK, 0);
         Self {
             buf,
@@ -100,11 +109,10 @@ impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
         Ok(())
     }
 
-    /// Hands the rest of the output to the sink; gives the output's Adler-32, and the buffer
-    /// back for reuse.
-    pub(super) fn finish(mut self) -> Result<(u32, Vec<u8>), E> {
+    /// Hands the rest of the output to the sink; gives the output's Adler-32.
+    pub(super) fn finish(mut self) -> Result<u32, E> {
         self.hand_on()?;
-        Ok((self.adler, self.buf))
+        Ok(self.adler)
     }
 
     /// Sums the output not yet handed on (reading back what is not a long run) and hands it on.
@@ -135,6 +143,12 @@ impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
             bytes = &bytes[n..];
         }
         Ok(())
+    }
+}
+
+impl<F> Drop for Window<F> {
+    fn drop(&mut self) {
+        BUFFER.set(std::mem::take(&mut self.buf));
     }
 }
 
