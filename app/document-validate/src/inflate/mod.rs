@@ -181,7 +181,8 @@ fn compressed<E, F: FnMut(&[u8]) -> Result<(), E>>(
 }
 
 /// Decodes symbols into `out` until the block ends (true) or the window is full (false). The
-/// decoder's hot loop: its state is in locals, and nothing in it calls out.
+/// decoder's hot loop: its state is in locals, and the sink is never called from it (only
+/// `memset` and `memmove`, for fills and long copies).
 #[inline(always)]
 fn symbols(bits: &mut Bits<'_>, out: &mut Cursor<'_>, codes: &Codes) -> Result<bool, StreamError> {
     bits.refill();

@@ -175,8 +175,9 @@ impl Cursor<'_> {
     }
 
     /// Appends the `len` bytes found `distance` back (1..=pos): one match, or one repeated (then
-    /// `len` is its length times the repeats, ending at most 258 bytes past `FLUSH_AT`), in
-    /// 16-byte blocks that may write up to 15 bytes past the end (overwritten by the output
+    /// `len` is its length times the repeats, ending at most 258 bytes past `FLUSH_AT`). At
+    /// distance 1 it extends the run not yet written; long copies go by `long_copy`; the rest
+    /// in 16-byte blocks that may write up to 15 bytes past the end (overwritten by the output
     /// that follows).
     #[inline(always)]
     pub(super) fn copy_match(&mut self, distance: usize, len: usize) {
