@@ -22,9 +22,10 @@
 
 mod bits;
 mod huffman;
+mod unwritten;
 mod window;
 
-pub use window::PIECE_MAX;
+pub use window::{PIECE_MAX, Piece};
 
 use bits::Bits;
 use huffman::{
@@ -59,7 +60,10 @@ impl<E> From<StreamError> for Error<E> {
 
 /// Inflates the zlib stream at the start of `input`, handing its output to `sink` in order, in
 /// pieces of at most [`PIECE_MAX`] bytes; gives how many bytes of `input` the stream took.
-pub fn zlib<E>(input: &[u8], sink: impl FnMut(&[u8]) -> Result<(), E>) -> Result<usize, Error<E>> {
+pub fn zlib<E>(
+    input: &[u8],
+    sink: impl FnMut(Piece<'_>) -> Result<(), E>,
+) -> Result<usize, Error<E>> {
     let [cmf, flg, ..] = *input else {
         return Err(StreamError::Truncated.into());
     };
@@ -110,7 +114,7 @@ struct Codes {
 }
 
 /// The deflate blocks, up to the end of the last one.
-fn blocks<E, F: FnMut(&[u8]) -> Result<(), E>>(
+fn blocks<E, F: FnMut(Piece<'_>) -> Result<(), E>>(
     bits: &mut Bits<'_>,
     out: &mut Window<F>,
 ) -> Result<(), Error<E>> {
@@ -139,7 +143,7 @@ fn blocks<E, F: FnMut(&[u8]) -> Result<(), E>>(
     }
 }
 
-fn stored<E, F: FnMut(&[u8]) -> Result<(), E>>(
+fn stored<E, F: FnMut(Piece<'_>) -> Result<(), E>>(
     bits: &mut Bits<'_>,
     out: &mut Window<F>,
 ) -> Result<(), Error<E>> {
@@ -158,7 +162,7 @@ fn stored<E, F: FnMut(&[u8]) -> Result<(), E>>(
 }
 
 /// The literals and matches of a block with Huffman codes, up to its end-of-block code.
-fn compressed<E, F: FnMut(&[u8]) -> Result<(), E>>(
+fn compressed<E, F: FnMut(Piece<'_>) -> Result<(), E>>(
     bits: &mut Bits<'_>,
     out: &mut Window<F>,
     codes: &Codes,

@@ -41,7 +41,7 @@ fn by_us(input: &[u8]) -> Result<(Vec<u8>, usize), bool> {
     let mut out = Vec::new();
     let inflated = zlib(input, |piece| {
         assert!(piece.len() <= PIECE_MAX, "a piece of {}", piece.len());
-        out.extend_from_slice(piece);
+        piece.copy_to(&mut out);
         Ok::<(), ()>(())
     });
     match inflated {

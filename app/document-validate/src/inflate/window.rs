@@ -5,8 +5,10 @@
 //!
 //! The decoder writes through a [`Cursor`] (the buffer, its position and the runs written, held
 //! in registers by the hot loop); the window turns each chunk into the Adler-32 and the sink's
-//! piece between cursors.
+//! [`Piece`] between cursors. Long runs of one byte are not written unless read
+//! ([`super::unwritten`]), so the sink reads a piece through it.
 
+use super::unwritten::{BLOCK, UNWRITTEN_MIN, Unwritten};
 use std::cell::Cell;
 
 /// How far back a deflate distance reaches.
@@ -21,31 +23,74 @@ const SLACK: usize = 512;
 /// Runs of one byte at least this long are added to the Adler-32 by formula, not read back.
 const RUN_SUMMED: usize = 32;
 
-thread_local! {
-    /// The window's buffer, kept between streams on each thread (a fresh one would be fresh pages
-    /// to fault in for every document): a window takes it and gives it back when dropped.
-    static BUFFER: Cell<Vec<u8>> = const { Cell::new(Vec::new()) };
-}
-
-/// A run of one byte, written at `start`.
-#[derive(Debug, Clone, Copy)]
+/// A run of one byte at `start`.
+#[derive(Debug, Clone, Copy, Default)]
 pub(super) struct Run {
     start: usize,
     len: u32,
     byte: u8,
 }
 
-pub(super) struct Window<F> {
+impl Run {
+    fn end(&self) -> usize {
+        self.start + self.len as usize
+    }
+}
+
+/// A window's memory: its buffer, the runs it sums and the runs it has not written.
+#[derive(Default)]
+struct Parts {
     buf: Vec<u8>,
-    /// The end of the output written.
+    /// The long runs since the output last handed on, in order: the Adler-32 adds them by formula.
+    runs: Vec<Run>,
+    unwritten: Unwritten,
+}
+
+thread_local! {
+    /// The window's memory, kept between streams on each thread (a fresh buffer would be fresh
+    /// pages to fault in for every document): a window takes it and gives it back when dropped.
+    static PARTS: Cell<Parts> = Cell::new(Parts::default());
+}
+
+pub(super) struct Window<F> {
+    parts: Parts,
+    /// The end of the output.
     pos: usize,
     /// The end of the output handed to the sink and summed.
     handed: usize,
-    /// The long runs written since then, in order.
-    runs: Vec<Run>,
     /// The Adler-32 of the output handed on.
     adler: u32,
     sink: F,
+}
+
+/// A piece of the output, as the sink sees it: its bytes are read with [`Piece::get`] (or copied
+/// out with [`Piece::copy_to`]), since the long runs in it may not be in the buffer.
+#[derive(Debug, Clone, Copy)]
+pub struct Piece<'w> {
+    buf: &'w [u8],
+    start: usize,
+    end: usize,
+    unwritten: &'w Unwritten,
+}
+
+impl Piece<'_> {
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.end == self.start
+    }
+
+    /// The byte at `i`, if `i` is in the piece.
+    pub fn get(&self, i: usize) -> Option<u8> {
+        (i < self.len()).then(|| self.unwritten.byte(self.buf, self.start + i))
+    }
+
+    /// Appends the piece's bytes to `out`.
+    pub fn copy_to(&self, out: &mut Vec<u8>) {
+        self.unwritten.copy_out(self.buf, self.start, self.end, out);
+    }
 }
 
 /// Where the decoder writes: the window's buffer from `pos` on. A run of one byte (matches at
@@ -53,22 +98,25 @@ pub(super) struct Window<F> {
 /// something other than the run comes, in one fill.
 pub(super) struct Cursor<'w> {
     buf: &'w mut [u8],
-    /// The end of the output, the run not yet written included.
+    /// The end of the output, the run not yet ended included.
     pub(super) pos: usize,
     runs: &'w mut Vec<Run>,
-    /// The run not yet written, if `run.len` > 0: it ends at `pos`.
+    unwritten: &'w mut Unwritten,
+    /// The run not yet ended, if `run.len` > 0: it ends at `pos`.
     run: Run,
 }
 
-impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
+impl<E, F: FnMut(Piece<'_>) -> Result<(), E>> Window<F> {
     pub(super) fn new(sink: F) -> Self {
-        let mut buf = BUFFER.take();
-        buf.resize(FLUSH_AT + SLACK, 0);
+        let mut parts = PARTS.take();
+        parts.buf.resize(FLUSH_AT + SLACK, 0);
+        parts.runs.clear();
+        parts.runs.reserve(CHUNK / RUN_SUMMED + 1);
+        parts.unwritten.reset(parts.buf.len());
         Self {
-            buf,
+            parts,
             pos: 0,
             handed: 0,
-            runs: Vec::with_capacity(CHUNK / RUN_SUMMED + 1),
             adler: 1,
             sink,
         }
@@ -82,18 +130,16 @@ impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
     /// Writes through a cursor; `write` leaves its position where the output ends.
     #[inline(always)]
     pub(super) fn write<R>(&mut self, write: impl FnOnce(&mut Cursor<'_>) -> R) -> R {
+        let parts = &mut self.parts;
         let mut cursor = Cursor {
-            buf: &mut self.buf,
+            buf: &mut parts.buf,
             pos: self.pos,
-            runs: &mut self.runs,
-            run: Run {
-                start: 0,
-                len: 0,
-                byte: 0,
-            },
+            runs: &mut parts.runs,
+            unwritten: &mut parts.unwritten,
+            run: Run::default(),
         };
         let written = write(&mut cursor);
-        cursor.write_run();
+        cursor.end_run();
         self.pos = cursor.pos;
         written
     }
@@ -102,9 +148,12 @@ impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
     pub(super) fn flush(&mut self) -> Result<(), E> {
         self.hand_on()?;
         if self.pos > HISTORY {
-            self.buf.copy_within(self.pos - HISTORY..self.pos, 0);
-            self.pos = HISTORY;
-            self.handed = HISTORY;
+            // By whole blocks of the unwritten map: up to a block more than the history stays.
+            let from = (self.pos - HISTORY) / BLOCK * BLOCK;
+            let parts = &mut self.parts;
+            parts.unwritten.slide(&mut parts.buf, from, self.pos);
+            self.pos -= from;
+            self.handed = self.pos;
         }
         Ok(())
     }
@@ -117,16 +166,26 @@ impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
 
     /// Sums the output not yet handed on (reading back what is not a long run) and hands it on.
     fn hand_on(&mut self) -> Result<(), E> {
+        let Parts {
+            buf,
+            runs,
+            unwritten,
+        } = &mut self.parts;
         let mut summed = self.handed;
         let mut adler = Sums::of(self.adler);
-        for run in self.runs.drain(..) {
-            adler.add(&self.buf[summed..run.start]);
+        for run in runs.drain(..) {
+            adler.add(&buf[summed..run.start]);
             adler.add_run(run.byte, run.len);
-            summed = run.start + run.len as usize;
+            summed = run.end();
         }
-        adler.add(&self.buf[summed..self.pos]);
+        adler.add(&buf[summed..self.pos]);
         self.adler = adler.checksum();
-        (self.sink)(&self.buf[self.handed..self.pos])?;
+        (self.sink)(Piece {
+            buf,
+            start: self.handed,
+            end: self.pos,
+            unwritten,
+        })?;
         self.handed = self.pos;
         Ok(())
     }
@@ -138,7 +197,7 @@ impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
                 self.flush()?;
             }
             let n = bytes.len().min(FLUSH_AT - self.pos);
-            self.buf[self.pos..self.pos + n].copy_from_slice(&bytes[..n]);
+            self.parts.buf[self.pos..self.pos + n].copy_from_slice(&bytes[..n]);
             self.pos += n;
             bytes = &bytes[n..];
         }
@@ -148,44 +207,49 @@ impl<E, F: FnMut(&[u8]) -> Result<(), E>> Window<F> {
 
 impl<F> Drop for Window<F> {
     fn drop(&mut self) {
-        BUFFER.set(std::mem::take(&mut self.buf));
+        PARTS.set(std::mem::take(&mut self.parts));
     }
 }
 
 impl Cursor<'_> {
     #[inline(always)]
     pub(super) fn literal(&mut self, byte: u8) {
-        self.write_run();
+        self.end_run();
         self.buf[self.pos] = byte;
         self.pos += 1;
     }
 
-    /// Writes the run not yet written, if there is one.
+    /// Ends the run being extended, if there is one: a long one is left unwritten, a short one
+    /// written.
     #[inline(always)]
-    fn write_run(&mut self) {
-        if self.run.len == 0 {
+    fn end_run(&mut self) {
+        let run = self.run;
+        if run.len == 0 {
             return;
         }
-        let Run { start, len, byte } = self.run;
-        self.buf[start..start + len as usize].fill(byte);
-        if len as usize >= RUN_SUMMED {
-            self.runs.push(self.run);
+        if run.len as usize >= UNWRITTEN_MIN {
+            self.unwritten.add(self.buf, run.start, run.end(), run.byte);
+        } else {
+            self.buf[run.start..run.end()].fill(run.byte);
+        }
+        if run.len as usize >= RUN_SUMMED {
+            self.runs.push(run);
         }
         self.run.len = 0;
     }
 
     /// Appends the `len` bytes found `distance` back (1..=pos): one match, or one repeated (then
     /// `len` is its length times the repeats, ending at most 258 bytes past `FLUSH_AT`). At
-    /// distance 1 it extends the run not yet written; long copies go by `long_copy`; the rest
-    /// in 16-byte blocks that may write up to 15 bytes past the end (overwritten by the output
-    /// that follows).
+    /// distance 1 it extends the run being extended; other copies first write what they read of
+    /// unwritten runs, then long ones go by `long_copy` and the rest in 16-byte blocks that may
+    /// write up to 15 bytes past the end (overwritten by the output that follows).
     #[inline(always)]
     pub(super) fn copy_match(&mut self, distance: usize, len: usize) {
         let (start, end) = (self.pos, self.pos + len);
         self.pos = end;
         if distance == 1 {
             if self.run.len == 0 {
-                let byte = self.buf[start - 1];
+                let byte = self.unwritten.byte(self.buf, start - 1);
                 self.run = Run {
                     start,
                     len: 0,
@@ -195,7 +259,11 @@ impl Cursor<'_> {
             self.run.len += len as u32;
             return;
         }
-        self.write_run();
+        self.end_run();
+        let (from, read) = (start - distance, len.min(distance));
+        if self.unwritten.any_in(from, from + read) {
+            self.unwritten.write(self.buf, from, from + read);
+        }
         let buf = &mut self.buf[..];
         if len > 64 && distance > 64 && (distance >= len || len > 258) {
             long_copy(buf, start, end, distance);
@@ -220,8 +288,17 @@ impl Cursor<'_> {
                 return;
             }
         }
-        // Each block reads only bytes already written: `step` is at least 16.
+        // Each block reads only bytes already written: `step` is at least 16. The first two
+        // are copied whatever the length (most matches are shorter than 32 bytes), so the loop
+        // only runs for longer ones.
         let mut src = dst - step;
+        for _ in 0..2 {
+            let mut block = [0u8; 16];
+            block.copy_from_slice(&buf[src..src + 16]);
+            buf[dst..dst + 16].copy_from_slice(&block);
+            src += 16;
+            dst += 16;
+        }
         while dst < end {
             let mut block = [0u8; 16];
             block.copy_from_slice(&buf[src..src + 16]);

@@ -102,12 +102,15 @@ impl Scanlines {
         }
     }
 
-    fn feed(&mut self, mut out: &[u8]) -> Result<(), Rejection> {
-        self.total += out.len() as u64;
+    /// Walks the next `len` inflated bytes, `byte(i)` being the one at `i` of them: only the
+    /// filter bytes are read.
+    fn feed(&mut self, len: usize, byte: impl Fn(usize) -> Option<u8>) -> Result<(), Rejection> {
+        self.total += len as u64;
         if self.total > self.expected {
             return Err(self.too_long());
         }
-        while let Some(&first) = out.first() {
+        let mut at = 0;
+        while let Some(first) = byte(at) {
             let Some(pass) = self.passes.get(self.pass) else {
                 // Unreachable given the total check above; refuse rather than panic.
                 return Err(self.too_long());
@@ -115,8 +118,8 @@ impl Scanlines {
             if self.in_row == 0 && first > 4 {
                 return Err(Rejection::PngFilter(first));
             }
-            let take = (pass.row - self.in_row).min(out.len() as u64);
-            out = &out[take as usize..];
+            let take = (pass.row - self.in_row).min((len - at) as u64);
+            at += take as usize;
             self.in_row += take;
             if self.in_row == pass.row {
                 self.in_row = 0;

@@ -23,7 +23,7 @@ pub(super) fn check(
         if interrupt.interrupted() {
             return Err(Rejection::Interrupted);
         }
-        lines.feed(piece)
+        lines.feed(piece.len(), |i| piece.get(i))
     });
     match inflated {
         Ok(used) if used == stream.len() => lines.finish(),

@@ -72,7 +72,7 @@ pub(super) fn check(
                     return Err(TRAILING);
                 }
                 let mut lines = Scanlines::new(header);
-                lines.feed(inflated.output)?;
+                lines.feed(inflated.output.len(), |i| inflated.output.get(i).copied())?;
                 lines.finish()
             }
             Err(Error::OutputFull) => Err(Rejection::PngImageTooLong { expected }),
