@@ -20,6 +20,7 @@
 //! and 287 and the distance codes 30 and 31; a distance before the start of the output; a wrong
 //! Adler-32. Bits used past the end of the input make it truncated, whatever they decoded to.
 
+mod adler;
 mod bits;
 mod huffman;
 mod unwritten;
@@ -366,5 +367,7 @@ impl Codes {
     }
 }
 
+#[cfg(test)]
+mod run_tests;
 #[cfg(test)]
 mod tests;

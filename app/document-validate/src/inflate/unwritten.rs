@@ -4,7 +4,9 @@
 //! one of its bytes. The Adler-32 adds runs by formula, and on a page most of a run is never read
 //! (the next row copies the row before from its start, or copies 258 bytes across the end of its
 //! run), so the fill a run would cost, and the cache lines it would evict, are not paid for what
-//! nobody reads.
+//! nobody reads. A copy of what is one byte is a run too ([`Unwritten::uniform`] tells, from the
+//! blocks' bytes where they are unwritten): a page whose encoder copies each white row from the
+//! row above costs what one of runs does.
 //!
 //! One bit per block says whether it is unwritten, and one byte per block what it holds: a
 //! run's ends, up to its first and from its last block boundary, are written when it is
@@ -70,6 +72,18 @@ impl Unwritten {
         (pair >> (first % BITS)) & ((1u128 << count) - 1) != 0
     }
 
+    /// True if blocks `first..=last` are all unwritten (at most 64 of them, else false).
+    fn all_unwritten(&self, first: usize, last: usize) -> bool {
+        let count = last - first + 1;
+        if count > BITS {
+            return false;
+        }
+        let word = first / BITS;
+        let pair = u128::from(self.map[word]) | u128::from(self.map[word + 1]) << BITS;
+        let all = (1u128 << count) - 1;
+        (pair >> (first % BITS)) & all == all
+    }
+
     #[cold]
     fn any_in_many(&self, first: usize, last: usize) -> bool {
         (first / BITS..=(last - 1) / BITS).any(|w| self.map[w] & mask(w, first, last) != 0)
@@ -84,6 +98,45 @@ impl Unwritten {
         } else {
             self.bytes[block]
         }
+    }
+
+    /// The byte all of `start..end` (not empty) is, if it is one byte: the unwritten blocks'
+    /// bytes, and the written parts' read from `buf` if `read_written` (else they make it not
+    /// one byte).
+    pub(super) fn uniform(
+        &self,
+        buf: &[u8],
+        start: usize,
+        end: usize,
+        read_written: bool,
+    ) -> Option<u8> {
+        if self.byte(buf, start) != self.byte(buf, end - 1) {
+            return None;
+        }
+        let (first, last) = (start >> BLOCK_SHIFT, (end - 1) >> BLOCK_SHIFT);
+        if self.all_unwritten(first, last) {
+            // Inside a run copied from row to row: its blocks' bytes say it all.
+            return uniform(&self.bytes[first..=last]);
+        }
+        if !read_written {
+            return None;
+        }
+        let mut byte = None;
+        let mut at = start;
+        while at < end {
+            let block = at >> BLOCK_SHIFT;
+            let stop = ((block + 1) << BLOCK_SHIFT).min(end);
+            let here = if self.is_set(block) {
+                self.bytes[block]
+            } else {
+                uniform(&buf[at..stop])?
+            };
+            if *byte.get_or_insert(here) != here {
+                return None;
+            }
+            at = stop;
+        }
+        byte
     }
 
     /// Writes the unwritten blocks of `start..end` (not empty) into `buf`.
@@ -166,6 +219,16 @@ impl Unwritten {
             self.map[word] |= mask(word, first, last);
         }
     }
+}
+
+/// The byte all of `bytes` are, if they are one byte (and not empty): a fold the compiler
+/// vectorises, cheaper on a block than stopping early.
+fn uniform(bytes: &[u8]) -> Option<u8> {
+    let &first = bytes.first()?;
+    let differ = bytes
+        .iter()
+        .fold(0, |differ, &byte| differ | (byte ^ first));
+    (differ == 0).then_some(first)
 }
 
 /// The bits of map word `word` for the blocks `first..last` (not empty).

@@ -8,6 +8,7 @@
 //! [`Piece`] between cursors. Long runs of one byte are not written unless read
 //! ([`super::unwritten`]), so the sink reads a piece through it.
 
+use super::adler::Sums;
 use super::unwritten::{BLOCK, UNWRITTEN_MIN, Unwritten};
 use std::cell::Cell;
 
@@ -20,6 +21,9 @@ pub(super) const FLUSH_AT: usize = HISTORY + CHUNK;
 pub const PIECE_MAX: usize = FLUSH_AT + 257;
 /// Room after `FLUSH_AT` for one longest match (258 bytes) and the 16-byte copies' overshoot.
 const SLACK: usize = 512;
+/// Copies at least this long (whole matches) are checked for being one byte, and so a run, even
+/// when all they read is written.
+const UNIFORM_MIN: usize = 258;
 /// Runs of one byte at least this long are added to the Adler-32 by formula, not read back.
 const RUN_SUMMED: usize = 32;
 
@@ -238,11 +242,58 @@ impl Cursor<'_> {
         self.run.len = 0;
     }
 
+    /// For a copy of `len` bytes to `start` reading `from..from + read`: if what it reads is one
+    /// byte (white space from a run, or copied from the row above, itself copied: then the rows
+    /// that copy this one are runs again), the copy is a run of it, extending the run being
+    /// extended if it is of that byte, and this gives true. Else it ends that run, writes the
+    /// unwritten blocks the copy reads and gives false. Out of the decoder's loop: most copies
+    /// of image data (short, of written bytes) do not come here.
+    #[inline(never)]
+    fn copied_run(&mut self, from: usize, read: usize, start: usize, len: usize) -> bool {
+        let (run, end) = (self.run, from + read);
+        // What the copy reads of the run being extended (which ends at `start`) is its byte; the
+        // rest is in the buffer or in unwritten blocks.
+        let byte = if run.len != 0 && end > run.start {
+            if from < run.start {
+                self.unwritten
+                    .uniform(self.buf, from, run.start, true)
+                    .filter(|&byte| byte == run.byte)
+            } else {
+                Some(run.byte)
+            }
+        } else {
+            // Reading written bytes pays for whole matches (a row copied from the row above);
+            // a shorter copy is a run only from inside one.
+            let reads = len >= UNIFORM_MIN || read <= BLOCK;
+            self.unwritten.uniform(self.buf, from, end, reads)
+        };
+        match byte {
+            Some(byte) if run.len != 0 && byte == run.byte => self.run.len += len as u32,
+            Some(byte) => {
+                self.end_run();
+                self.run = Run {
+                    start,
+                    len: len as u32,
+                    byte,
+                };
+            }
+            None => {
+                self.end_run();
+                if self.unwritten.any_in(from, end) {
+                    self.unwritten.write(self.buf, from, end);
+                }
+            }
+        }
+        byte.is_some()
+    }
+
     /// Appends the `len` bytes found `distance` back (1..=pos): one match, or one repeated (then
     /// `len` is its length times the repeats, ending at most 258 bytes past `FLUSH_AT`). At
-    /// distance 1 it extends the run being extended; other copies first write what they read of
-    /// unwritten runs, then long ones go by `long_copy` and the rest in 16-byte blocks that may
-    /// write up to 15 bytes past the end (overwritten by the output that follows).
+    /// distance 1 it extends the run being extended; a copy that may be a run (it reads the run
+    /// being extended or unwritten blocks, or is a whole match whose ends and middle are one
+    /// byte) goes by `copied_run`; the others are copied, long ones by `long_copy` and the rest
+    /// in 16-byte blocks that may write up to 15 bytes past the end (overwritten by the output
+    /// that follows).
     #[inline(always)]
     pub(super) fn copy_match(&mut self, distance: usize, len: usize) {
         let (start, end) = (self.pos, self.pos + len);
@@ -259,11 +310,17 @@ impl Cursor<'_> {
             self.run.len += len as u32;
             return;
         }
-        self.end_run();
         let (from, read) = (start - distance, len.min(distance));
-        if self.unwritten.any_in(from, from + read) {
-            self.unwritten.write(self.buf, from, from + read);
+        let reads_run = self.run.len != 0 && from + read > self.run.start;
+        let may_be_run = len >= UNIFORM_MIN
+            && self.buf[from] == self.buf[from + read - 1]
+            && self.buf[from] == self.buf[from + read / 2];
+        if (may_be_run || reads_run || self.unwritten.any_in(from, from + read))
+            && self.copied_run(from, read, start, len)
+        {
+            return;
         }
+        self.end_run();
         let buf = &mut self.buf[..];
         if len > 64 && distance > 64 && (distance >= len || len > 258) {
             long_copy(buf, start, end, distance);
@@ -319,48 +376,5 @@ fn long_copy(buf: &mut [u8], start: usize, end: usize, distance: usize) {
         let n = distance.min(end - dst);
         buf.copy_within(dst - distance..dst - distance + n, dst);
         dst += n;
-    }
-}
-
-const ADLER_MOD: u64 = 65_521;
-
-/// Adler-32's two sums (RFC 1950 8.2: each byte adds itself to A, then A to B), reduced modulo
-/// 65521 only when the vector code needs a checksum and at the end of a piece: a piece's runs
-/// and bytes cannot carry them past 2^64.
-struct Sums {
-    a: u64,
-    b: u64,
-}
-
-impl Sums {
-    fn of(checksum: u32) -> Self {
-        Self {
-            a: u64::from(checksum & 0xFFFF),
-            b: u64::from(checksum >> 16),
-        }
-    }
-
-    fn checksum(&self) -> u32 {
-        (((self.b % ADLER_MOD) << 16) | (self.a % ADLER_MOD)) as u32
-    }
-
-    /// Adds `bytes`: one by one if they are few (the vector code's setup costs more than it
-    /// saves between two runs), vectorised if not.
-    fn add(&mut self, bytes: &[u8]) {
-        if bytes.len() >= 64 {
-            *self = Self::of(libdeflate_exact::adler32(self.checksum(), bytes));
-            return;
-        }
-        for &byte in bytes {
-            self.a += u64::from(byte);
-            self.b += self.a;
-        }
-    }
-
-    /// Adds `len` bytes `byte`: A + len * byte, and B + len * A + byte * len * (len + 1) / 2.
-    fn add_run(&mut self, byte: u8, len: u32) {
-        let (byte, len) = (u64::from(byte), u64::from(len));
-        self.b += len * self.a + byte * (len * (len + 1) / 2);
-        self.a += len * byte;
     }
 }
