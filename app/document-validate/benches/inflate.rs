@@ -5,7 +5,8 @@
 //! written by Pillow at bench time (`scripts/corpus/png-producers.py --large`, skipped with a note
 //! when Pillow is missing), the largest PNGs Debian packages ship under /usr/share, and a noise
 //! image at the whole-buffer cap (the slowest data per decoded byte: the bound on the one call
-//! that cannot be interrupted). Each inflater decodes a PNG's whole IDAT stream with its checksum
+//! that cannot be interrupted); and any PNGs named in `BENCH_PNGS` (paths separated by `:`, such
+//! as the documents your upstream serves). Each inflater decodes a PNG's whole IDAT stream with its checksum
 //! verified; then whole validations, with each of the validator's two inflaters forced and as it
 //! chooses. Each figure is the CPU time of the benchmark thread per call, the lowest mean of three
 //! half-second loops (plain loops, no harness, stable toolchain). Method and results:
@@ -290,6 +291,24 @@ fn system_pngs(count: usize) -> Vec<(String, Vec<u8>)> {
     docs
 }
 
+/// The PNGs named in `BENCH_PNGS` (paths separated by `:`); one that cannot be read stops the
+/// benchmark with its path.
+fn named_pngs() -> Vec<(String, Vec<u8>)> {
+    let Some(paths) = std::env::var_os("BENCH_PNGS") else {
+        return Vec::new();
+    };
+    std::env::split_paths(&paths)
+        .filter(|path| !path.as_os_str().is_empty())
+        .map(|path| match std::fs::read(&path) {
+            Ok(doc) => (path.display().to_string(), doc),
+            Err(error) => {
+                eprintln!("BENCH_PNGS: cannot read {}: {error}", path.display());
+                std::process::exit(2);
+            }
+        })
+        .collect()
+}
+
 fn main() {
     let png = sample_png();
     let mut docs = vec![
@@ -302,6 +321,7 @@ fn main() {
     docs.extend(pillow_pngs());
     docs.extend(system_pngs(3));
     docs.push(noise_at_the_cap());
+    docs.extend(named_pngs());
 
     println!("## inflate: µs per image (whole IDAT stream, checksum verified)");
     print!("{:<40} {:>9} {:>10}", "image", "zlib KB", "decoded KB");
