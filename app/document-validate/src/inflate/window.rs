@@ -98,8 +98,9 @@ impl Piece<'_> {
 }
 
 /// Where the decoder writes: the window's buffer from `pos` on. A run of one byte (matches at
-/// distance 1, one after another: a row of white space is a dozen of them) is written once, when
-/// something other than the run comes, in one fill.
+/// distance 1 one after another, a row of white space being a dozen of them, or copies of what
+/// is one byte) is extended until something else comes, then ended: written in one fill if it
+/// is short, recorded with its blocks unwritten if it is long.
 pub(super) struct Cursor<'w> {
     buf: &'w mut [u8],
     /// The end of the output, the run not yet ended included.
