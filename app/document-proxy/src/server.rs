@@ -14,6 +14,7 @@
 //! Routing, extractors, OpenAPI and middleware stay poem's.
 
 use crate::shutdown::ShutdownSignal;
+use crate::upstream::policy::verdicts::VALIDATIONS_PER_CORE;
 use http::uri::Scheme;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
@@ -139,12 +140,12 @@ pub async fn run(
         let (inbox, connections) = mpsc::unbounded_channel();
         let (endpoint, local) = (Arc::clone(&endpoint), local.clone());
         let (done, finished_rx) = tokio::sync::oneshot::channel();
-        // Blocking work is validation (at most one per core: see `Upstream`) and DNS lookups. Each
-        // extra blocking thread kept a glibc malloc arena holding megabytes of inflated image: with
-        // tokio's default, every document distinct, 17 threads and RSS 83 MiB; with 2, 7 and 68.
+        // Blocking work is validation (`VALIDATIONS_PER_CORE`, bounded by its semaphore) and DNS
+        // lookups, which get a thread of their own. Blocking threads are few because each keeps
+        // memory: with tokio's default, every document distinct, 17 threads and RSS 83 MiB.
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            .max_blocking_threads(2)
+            .max_blocking_threads(VALIDATIONS_PER_CORE + 1)
             .build()?;
         std::thread::Builder::new()
             .name(format!("serve-{index}"))
