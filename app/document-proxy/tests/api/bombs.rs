@@ -106,7 +106,7 @@ fn peak_rss_mib() -> f64 {
 }
 
 /// 128 requests at once for bombs, which a fast upstream hands over at once and which take
-/// milliseconds each to refuse (at most one validation per core): without a bound on the bodies
+/// milliseconds each to refuse (at most two validations per core): without a bound on the bodies
 /// held, each request's 1.9 MB body waits read in memory for a validator (about 250 MB here).
 #[tokio::test]
 async fn bodies_waiting_for_their_verdict_stay_within_the_body_memory() {

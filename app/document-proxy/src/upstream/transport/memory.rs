@@ -4,7 +4,7 @@
 //! body does not fit waits, in arrival order, within its own timeout.
 //!
 //! Without it, a fast upstream of large documents that take long to judge (decompression bombs:
-//! 1.9 MB bodies, a few milliseconds of CPU each, at most one validation per core) fills memory
+//! 1.9 MB bodies, a few milliseconds of CPU each, at most two validations per core) fills memory
 //! with bodies read and waiting for a validator: the concurrency limit sees a fast, healthy
 //! upstream and grows, up to a body per client connection. With it, what bodies cost stays under
 //! the budget whatever the upstream sends, while small documents (tens of KB) are not held back
