@@ -28,7 +28,7 @@ pub(super) struct Unwritten {
     map: Vec<u64>,
     /// Per block, the byte an unwritten block holds.
     bytes: Vec<u8>,
-    /// False while no block is unwritten: images without runs (rows copied from the row above)
+    /// False while no block is unwritten: images without long runs (photos, mostly literals)
     /// make no other check.
     any: bool,
 }
@@ -55,8 +55,9 @@ impl Unwritten {
         self.any = true;
     }
 
-    /// True if a block of `start..end` (not empty) is unwritten. A match reads at most 258 bytes,
-    /// five blocks: their bits are in two neighbouring words (the map has a word to spare).
+    /// True if a block of `start..end` (not empty) is unwritten. A match reads at most 258 bytes
+    /// (a repeated one more, which takes the slow path), five blocks: their bits are in two
+    /// neighbouring words (the map has a word to spare).
     #[inline(always)]
     pub(super) fn any_in(&self, start: usize, end: usize) -> bool {
         if !self.any {
