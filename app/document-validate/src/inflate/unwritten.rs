@@ -68,9 +68,7 @@ impl Unwritten {
         if count > BITS {
             return self.any_in_many(first, last + 1);
         }
-        let word = first / BITS;
-        let pair = u128::from(self.map[word]) | u128::from(self.map[word + 1]) << BITS;
-        (pair >> (first % BITS)) & ((1u128 << count) - 1) != 0
+        self.bits_from(first) & low_bits(count) != 0
     }
 
     /// True if blocks `first..=last` are all unwritten (at most 64 of them, else false).
@@ -79,10 +77,17 @@ impl Unwritten {
         if count > BITS {
             return false;
         }
-        let word = first / BITS;
-        let pair = u128::from(self.map[word]) | u128::from(self.map[word + 1]) << BITS;
-        let all = (1u128 << count) - 1;
-        (pair >> (first % BITS)) & all == all
+        let all = low_bits(count);
+        self.bits_from(first) & all == all
+    }
+
+    /// The 64 bits of blocks `first..first + 64`, from the word holding `first`'s bit and the
+    /// next (the map has a word to spare): two shifts, no 128-bit arithmetic in the decoder's loop.
+    #[inline(always)]
+    fn bits_from(&self, first: usize) -> u64 {
+        let (word, shift) = (first / BITS, first % BITS);
+        // `<< 1 << (63 - shift)` is `<< (64 - shift)` without the shift by 64 when `shift` is 0.
+        self.map[word] >> shift | self.map[word + 1] << 1 << (BITS - 1 - shift)
     }
 
     #[cold]
@@ -230,6 +235,12 @@ fn uniform(bytes: &[u8]) -> Option<u8> {
         .iter()
         .fold(0, |differ, &byte| differ | (byte ^ first));
     (differ == 0).then_some(first)
+}
+
+/// The low `count` bits set (1..=64 of them).
+#[inline(always)]
+fn low_bits(count: usize) -> u64 {
+    u64::MAX >> (BITS - count)
 }
 
 /// The bits of map word `word` for the blocks `first..last` (not empty).
