@@ -5,10 +5,10 @@
 //!
 //! Every `SAMPLES` attempts the recent RTT (their mean) is compared with the lowest recent RTT
 //! seen (Envoy's min RTT), or `REFERENCE_FLOOR` if that is higher (an addition of ours: neither
-//! reference has it): while the upstream answers within `TOLERANCE` of its best, the
+//! reference has it): while the upstream answers within `TOLERANCE` of that reference, the
 //! gradient is 1 and the limit grows by `√limit` per step, so a far but healthy upstream gets as
 //! many requests at once as the load offers; when the upstream slows under load, the gradient
-//! falls below 1 and the limit settles where the latency is about `TOLERANCE` times the minimum.
+//! falls below 1 and the limit settles where the latency is about `TOLERANCE` times the reference.
 //! Gradient2's long-term average would drift up with a latency that grows with the load (the
 //! limit would then grow without end), so the reference is the minimum; Envoy re-measures it by
 //! pinning concurrency low for a moment, which costs a dip in throughput, so here it instead
@@ -48,9 +48,9 @@ const MIN_RTT_CREEP: f64 = 0.01;
 /// The reference RTT is never below this, in seconds: a round trip of a few milliseconds is
 /// mostly the proxy's own host (a busy runtime polls a finished response late, and on a shared
 /// host the upstream's CPU is contended too), which fewer requests at once would not shorten.
-/// Behind a 1 ms upstream on a saturated 2-core host the recent RTT was 4.3 ms: against 1.5 x
-/// 1 ms the limit sat at 32-48 in flight with a tenth of the machine idle (0.75-0.88x the
-/// proxies' throughput); against 1.5 x 5 ms it is not lowered until attempts take 7.5 ms.
+/// Behind a 1 ms upstream on a saturated 2-core host attempts take about 4 ms: against 1.5 x
+/// 1 ms the limit would shrink and leave the machine partly idle; against 1.5 x 5 ms it is not
+/// lowered until attempts take 7.5 ms.
 const REFERENCE_FLOOR: f64 = 0.005;
 /// Share of each step's computed limit taken at once (Gradient2's smoothing).
 const SMOOTHING: f64 = 0.2;
