@@ -68,7 +68,7 @@ pub fn zlib<E>(
     let [cmf, flg, ..] = *input else {
         return Err(StreamError::Truncated.into());
     };
-    check_header(cmf, flg)?;
+    check_header(cmf, flg, input.len())?;
     let mut out = Window::new(sink);
     let mut bits = Bits::new(&input[2..]);
     let inflated = blocks(&mut bits, &mut out);
@@ -90,7 +90,8 @@ pub fn zlib<E>(
     Ok(2 + at + 4)
 }
 
-fn check_header(cmf: u8, flg: u8) -> Result<(), StreamError> {
+/// Checks the two header bytes of a stream `len` bytes long.
+fn check_header(cmf: u8, flg: u8, len: usize) -> Result<(), StreamError> {
     if (u16::from(cmf) << 8 | u16::from(flg)) % 31 != 0 {
         return Err(StreamError::Invalid("incorrect header check"));
     }
@@ -101,7 +102,12 @@ fn check_header(cmf: u8, flg: u8) -> Result<(), StreamError> {
         return Err(StreamError::Invalid("invalid window size"));
     }
     if flg & 0x20 != 0 {
-        return Err(StreamError::Invalid("preset dictionary"));
+        // zlib reads the dictionary's 4-byte id before it asks for the dictionary.
+        return Err(if len < 6 {
+            StreamError::Truncated
+        } else {
+            StreamError::Invalid("preset dictionary")
+        });
     }
     Ok(())
 }

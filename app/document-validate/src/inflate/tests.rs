@@ -147,7 +147,10 @@ fn each_refusal_zlib_names_is_made() {
             StreamError::Invalid("incorrect header check"),
         ),
         (&[0x88, 0x98], StreamError::Invalid("invalid window size")),
-        (&[0x78, 0xbb], StreamError::Invalid("preset dictionary")),
+        (
+            &[0x78, 0xbb, 0, 0, 0, 1],
+            StreamError::Invalid("preset dictionary"),
+        ),
         // A block of type 3.
         (
             &[0x78, 0x9c, 0x07],
@@ -264,4 +267,17 @@ proptest! {
         input.extend_from_slice(&body);
         same_as_zlib(&input);
     }
+}
+
+#[test]
+fn a_preset_dictionary_is_truncated_until_its_id_is_there() {
+    // 0x68 0x62: a sound header check, with the preset-dictionary flag set. zlib reads the
+    // dictionary's 4-byte id before it asks for the dictionary.
+    for len in 2..=8 {
+        let mut input = vec![0x68, 0x62];
+        input.resize(len, 0);
+        same_as_zlib(&input);
+    }
+    let verdict = zlib(&[0x68, 0x62, 0, 0, 0], |_| Ok::<(), ()>(()));
+    assert_eq!(verdict, Err(Error::Stream(StreamError::Truncated)));
 }
