@@ -16,9 +16,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 use tokio::sync::Semaphore;
 
-/// Validations at once per core: two, so that while one hands its verdict back to its request and
-/// the next is started (a wake-up on a serving thread that shares the core), the other keeps the
-/// core busy. With one per core and every document distinct, a fifth of the machine sat idle
+/// Validations at once per core: two, so that while the next one is started (a wake-up of the
+/// waiting request's serving thread, which shares the core), the other keeps the core busy. With one per core and every document distinct, a fifth of the machine sat idle
 /// (81% busy, 1420-1500 req/s); with two, 96% busy and 1730-1980 req/s, the p99 with bombs half
 /// the time 456 ms instead of 1.9 s, peak RSS the same (a validation's memory is the 160 KiB
 /// window of the thread it runs on; the one whole-image buffer is per process).
@@ -48,20 +47,22 @@ impl Drop for GoneOnDrop {
 
 #[derive(Debug)]
 pub struct Verdicts {
-    cache: ValidationCache,
+    cache: Arc<ValidationCache>,
     limits: Limits,
     /// Validations at once: unbounded, every document distinct, 256 at once took the process to
     /// 305 MiB of RSS.
-    validations: Semaphore,
+    validations: Arc<Semaphore>,
     metrics: Metrics,
 }
 
 impl Verdicts {
     pub fn new(cache_bytes: usize, limits: Limits, metrics: Metrics) -> Self {
         Self {
-            cache: ValidationCache::new(cache_bytes),
+            cache: Arc::new(ValidationCache::new(cache_bytes)),
             limits,
-            validations: Semaphore::new(crate::server::threads() * VALIDATIONS_PER_CORE),
+            validations: Arc::new(Semaphore::new(
+                crate::server::threads() * VALIDATIONS_PER_CORE,
+            )),
             metrics,
         }
     }
@@ -82,7 +83,9 @@ impl Verdicts {
             return known;
         }
         // The semaphore is never closed, so acquiring only waits.
-        let _slot = self.validations.acquire().await;
+        let Ok(slot) = Arc::clone(&self.validations).acquire_owned().await else {
+            unreachable!("the validations' semaphore is never closed")
+        };
         // Requests that missed together wait here with the same bytes (a cold start under load:
         // 256 connections once took the process to 74 MiB). Whoever validated them first has
         // remembered the verdict by now.
@@ -96,23 +99,34 @@ impl Verdicts {
         let _guard = GoneOnDrop(Arc::clone(&gone));
         let cancellation = Cancellation { gone, deadline };
         let limits = self.limits;
-        let known = tokio::task::spawn_blocking(move || Known {
-            crc32: crc32fast::hash(&owned),
-            verdict: super::cache::judge(&owned, &limits, &cancellation),
-            body: owned,
+        let cache = Arc::clone(&self.cache);
+        let known = tokio::task::spawn_blocking(move || {
+            let known = Known {
+                crc32: crc32fast::hash(&owned),
+                verdict: super::cache::judge(&owned, &limits, &cancellation),
+                body: owned,
+            };
+            if !known.interrupted() {
+                cache.remember(known.clone());
+            }
+            // Given back here, on the validating thread, with the verdict remembered: the next
+            // validation waiting starts now, not once this request's serving thread has run.
+            drop(slot);
+            known
         })
         .await
-        .unwrap_or_else(|_| Known {
-            crc32: crc32fast::hash(&body),
-            verdict: Err(Rejected {
-                reason: "validator_panicked",
-                detail: "the validator panicked".into(),
-            }),
-            body,
-        });
-        if !known.interrupted() {
+        .unwrap_or_else(|_| {
+            let known = Known {
+                crc32: crc32fast::hash(&body),
+                verdict: Err(Rejected {
+                    reason: "validator_panicked",
+                    detail: "the validator panicked".into(),
+                }),
+                body,
+            };
             self.cache.remember(known.clone());
-        }
+            known
+        });
         known
     }
 }
@@ -159,6 +173,34 @@ mod tests {
             known.verdict,
             Ok(DocumentType::Png),
             "judged again, not remembered"
+        );
+    }
+
+    #[tokio::test]
+    async fn requests_that_miss_together_validate_the_same_bytes_at_most_once_per_slot() {
+        let verdicts = verdicts();
+        let png = sample_png();
+        let body: &[&[u8]] = &[&png];
+        let slots = crate::server::threads() * VALIDATIONS_PER_CORE;
+        let waiting = (0..4 * slots).map(|_| verdicts.verdict(body, later()));
+        for known in futures_util::future::join_all(waiting).await {
+            assert_eq!(known.verdict, Ok(DocumentType::Png));
+        }
+        let text = verdicts.metrics.render();
+        let misses = text
+            .lines()
+            .find_map(|line| {
+                line.strip_prefix(
+                    r#"document_proxy_validation_cache_lookups_total{result="miss"} "#,
+                )
+            })
+            .and_then(|n| n.parse::<usize>().ok())
+            .expect("the misses are counted");
+        assert!(
+            (1..=slots).contains(&misses),
+            "{misses} validations of one body for {} requests ({slots} slots): a waiting request \
+             started before the verdict was remembered",
+            4 * slots
         );
     }
 }
