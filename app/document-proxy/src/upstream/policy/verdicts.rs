@@ -74,8 +74,8 @@ impl Verdicts {
         Some(known)
     }
 
-    /// The verdict on `body` (given as the pieces it arrived in), with the copy of it to send:
-    /// the remembered one if these exact bytes were judged before, else an exact copy, validated
+    /// The verdict on `body` (given as the pieces it arrived in), with the copy of it to send (a
+    /// sound one's): the remembered one if these exact bytes were judged before, else an exact copy, validated
     /// now unless `deadline` passes or this future is dropped first. Either way the caller's
     /// buffer is free again once this returns.
     pub async fn verdict(&self, body: &[&[u8]], deadline: Instant) -> Known {
@@ -93,21 +93,25 @@ impl Verdicts {
             return known;
         }
         self.metrics.cache_lookup(false);
-        let body = transport::joined(body);
-        let owned = body.clone();
+        let owned = transport::joined(body);
         let gone = Arc::new(AtomicBool::new(false));
         let _guard = GoneOnDrop(Arc::clone(&gone));
         let cancellation = Cancellation { gone, deadline };
         let limits = self.limits;
         let cache = Arc::clone(&self.cache);
         let known = tokio::task::spawn_blocking(move || {
-            let known = Known {
+            let mut known = Known {
                 crc32: crc32fast::hash(&owned),
                 verdict: super::cache::judge(&owned, &limits, &cancellation),
                 body: owned,
             };
             if !known.interrupted() {
                 cache.remember(known.clone());
+            }
+            if known.verdict.is_err() {
+                // Nothing of a refused body is sent: only the cache (bounded) keeps its copy, so
+                // a refused bomb's 2 MB is not held past its slot while its request is woken.
+                known.body = bytes::Bytes::new();
             }
             // Given back here, on the validating thread, with the verdict remembered: the next
             // validation waiting starts now, not once this request's serving thread has run.
@@ -116,6 +120,7 @@ impl Verdicts {
         })
         .await
         .unwrap_or_else(|_| {
+            let body = transport::joined(body);
             let known = Known {
                 crc32: crc32fast::hash(&body),
                 verdict: Err(Rejected {
