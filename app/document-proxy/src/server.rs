@@ -61,6 +61,12 @@ pub fn threads() -> usize {
     std::thread::available_parallelism().map_or(1, std::num::NonZero::get)
 }
 
+/// Connections the kernel completes ahead of the acceptor (capped by `net.core.somaxconn`). The
+/// standard library's 128 is less than a pool of clients connecting at once: 256 connections
+/// opened together overflowed it (the kernel's `ListenOverflows`), and each connection dropped
+/// so waited a SYN retransmit, a second, before its first request. nginx's default is 511.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
 /// The listening socket.
 #[derive(Debug)]
 pub struct Listener {
@@ -70,7 +76,13 @@ pub struct Listener {
 
 impl Listener {
     pub fn bind(addr: SocketAddr) -> std::io::Result<Self> {
-        let socket = std::net::TcpListener::bind(addr)?;
+        use socket2::{Domain, Protocol, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+        // As the standard library's bind does: a restarted service can bind at once.
+        socket.set_reuse_address(true)?;
+        socket.bind(&addr.into())?;
+        socket.listen(LISTEN_BACKLOG)?;
+        let socket = std::net::TcpListener::from(socket);
         socket.set_nonblocking(true)?;
         let addr = socket.local_addr()?;
         Ok(Self { socket, addr })
@@ -313,5 +325,29 @@ mod tests {
         shutdown.trigger();
         drop(clients);
         server.await.expect("joined").expect("served");
+    }
+
+    #[test]
+    fn connections_opened_at_once_are_completed_before_any_is_accepted() {
+        let listener = Listener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).expect("bind");
+        let cap: usize = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+            .ok()
+            .and_then(|text| text.trim().parse().ok())
+            .unwrap_or(4096);
+        // More than the standard library's backlog of 128; the kernel caps the backlog at somaxconn.
+        let opened = cap.min(512);
+        assert!(
+            opened > 128,
+            "net.core.somaxconn is {cap}: raise it to run this test"
+        );
+        let held: Vec<_> = (0..opened)
+            .map(|i| {
+                std::net::TcpStream::connect_timeout(&listener.local_addr(), Duration::from_millis(500))
+                    .unwrap_or_else(|e| {
+                        panic!("connection {i} of {opened}, none accepted yet: {e} (a SYN dropped by a full backlog waits a second)")
+                    })
+            })
+            .collect();
+        assert_eq!(held.len(), opened);
     }
 }

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, SystemTime};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 
@@ -31,6 +31,9 @@ pub const REQUESTS_SEEN: &str = "x-stand-in-requests";
 
 /// Size of the body sent by the oversize fault, streamed so the stand-in never holds it.
 pub const OVERSIZE_BYTES: u64 = 64 * 1024 * 1024;
+/// Connections completed ahead of the accept loop, as a production upstream allows (nginx: 511):
+/// a proxy opening 256 connections at once overflowed the 128 tokio's bind gives.
+const LISTEN_BACKLOG: u32 = 4096;
 const TRICKLE_CHUNK: usize = 1024;
 const TRICKLE_PAUSE: Duration = Duration::from_millis(100);
 /// A hung request is given up on eventually so a forgotten test cannot leak forever.
@@ -67,7 +70,14 @@ impl StandIn {
     pub async fn start(addr: SocketAddr, config: Config) -> io::Result<Self> {
         // Generate the documents now, not on the first request.
         Library::get();
-        let listener = TcpListener::bind(addr).await?;
+        let socket = if addr.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        socket.set_reuseaddr(true)?;
+        socket.bind(addr)?;
+        let listener = socket.listen(LISTEN_BACKLOG)?;
         let addr = listener.local_addr()?;
         // Whole seconds, as HTTP dates carry no more.
         let modified_at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600);

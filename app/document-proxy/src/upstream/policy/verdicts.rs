@@ -99,7 +99,7 @@ impl Verdicts {
         let cancellation = Cancellation { gone, deadline };
         let limits = self.limits;
         let cache = Arc::clone(&self.cache);
-        let known = tokio::task::spawn_blocking(move || {
+        tokio::task::spawn_blocking(move || {
             let mut known = Known {
                 crc32: crc32fast::hash(&owned),
                 verdict: super::cache::judge(&owned, &limits, &cancellation),
@@ -131,8 +131,7 @@ impl Verdicts {
             };
             self.cache.remember(known.clone());
             known
-        });
-        known
+        })
     }
 }
 
