@@ -340,7 +340,8 @@ mod tests {
             opened > 128,
             "net.core.somaxconn is {cap}: raise it to run this test"
         );
-        let held: Vec<_> = (0..opened)
+        // Each stays open to the end: a closed one would give its place in the backlog back.
+        let _held: Vec<_> = (0..opened)
             .map(|i| {
                 std::net::TcpStream::connect_timeout(&listener.local_addr(), Duration::from_millis(500))
                     .unwrap_or_else(|e| {
@@ -348,6 +349,5 @@ mod tests {
                     })
             })
             .collect();
-        assert_eq!(held.len(), opened);
     }
 }
