@@ -8,7 +8,7 @@
 
 use crate::server::ServerSettings;
 use crate::telemetry::TelemetrySettings;
-use crate::upstream::{ThrottleSettings, UpstreamSettings};
+use crate::upstream::{LimitSettings, ThrottleSettings, UpstreamSettings};
 use reqwest::Url;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -130,6 +130,8 @@ variables! {
         "Adaptive throttle: no attempt is refused while the window holds fewer requests.";
     "UPSTREAM_CONCURRENCY_MAX" upstream_concurrency_max: u32 = 1024, number(1, 100000),
         "Hard ceiling on upstream attempts at once (the adaptive limit stays below it).";
+    "UPSTREAM_CONCURRENCY_RTT_FLOOR_MS" upstream_concurrency_rtt_floor_ms: u64 = 5, number(0, 10000),
+        "Adaptive limit: round trips up to 1.5 times this are never backed off from (0: only the best seen counts).";
     "VALIDATION_CACHE_BYTES" validation_cache_bytes: u64 = 4194304, number(0, 1073741824),
         "Bytes of bodies whose verdicts are remembered (0: off).";
     "PNG_MAX_DECODED_BYTES" png_max_decoded_bytes: u64 = 67108864, number(1048576, 4294967296),
@@ -273,7 +275,10 @@ impl Config {
                 window: ms(self.throttle_window_ms),
                 min_requests: u64::from(self.throttle_min_requests),
             },
-            concurrency_max: self.upstream_concurrency_max as usize,
+            concurrency: LimitSettings {
+                ceiling: self.upstream_concurrency_max as usize,
+                rtt_floor: ms(self.upstream_concurrency_rtt_floor_ms),
+            },
             validation_cache_bytes: usize::try_from(self.validation_cache_bytes)
                 .unwrap_or(usize::MAX),
             limits: document_validate::Limits {
@@ -306,9 +311,15 @@ pub fn usage() -> String {
          Configured by environment variables (default; accepted values):\n",
         env!("CARGO_PKG_VERSION")
     );
-    for var in Config::variables() {
+    let variables = Config::variables();
+    let width = variables
+        .iter()
+        .map(|var| var.name.len())
+        .max()
+        .unwrap_or(0);
+    for var in &variables {
         text.push_str(&format!(
-            "  {:<28} {} (default {}; {})\n",
+            "  {:<width$} {} (default {}; {})\n",
             var.name, var.description, var.default, var.accepted
         ));
     }

@@ -19,6 +19,7 @@ pub use error::{AttemptFailure, FailureClass, UpstreamError};
 use policy::budget::RetryBudget;
 use policy::cache::Known;
 pub use policy::cache::{Rejected, Verdict};
+pub use policy::limit::LimitSettings;
 use policy::limit::{AdaptiveLimit, Slot};
 use policy::throttle::Throttle;
 pub use policy::throttle::ThrottleSettings;
@@ -46,8 +47,8 @@ pub struct UpstreamSettings {
     /// Bytes of bodies held at once (`transport::memory`).
     pub body_memory_bytes: u64,
     pub throttle: ThrottleSettings,
-    /// Hard ceiling on attempts at once for the whole process, shared out over its threads.
-    pub concurrency_max: usize,
+    /// The adaptive limit's ceiling (for the whole process, shared out over its threads) and floor.
+    pub concurrency: LimitSettings,
     pub validation_cache_bytes: usize,
     pub limits: Limits,
 }
@@ -80,7 +81,10 @@ impl Upstream {
         metrics: Metrics,
     ) -> Result<Self, reqwest::Error> {
         let threads = threads.max(1);
-        let per_thread = settings.concurrency_max.div_ceil(threads);
+        let per_thread = LimitSettings {
+            ceiling: settings.concurrency.ceiling.div_ceil(threads),
+            ..settings.concurrency
+        };
         Ok(Self {
             transport: Transport::new(
                 &settings.url,

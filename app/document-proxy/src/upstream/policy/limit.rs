@@ -4,8 +4,8 @@
 //! concurrency filter (the same gradient against a minimum RTT).
 //!
 //! Every `SAMPLES` attempts the recent RTT (their mean) is compared with the lowest recent RTT
-//! seen (Envoy's min RTT), or `REFERENCE_FLOOR` if that is higher (an addition of ours: neither
-//! reference has it): while the upstream answers within `TOLERANCE` of that reference, the
+//! seen (Envoy's min RTT), or the floor (`LimitSettings::rtt_floor`) if that is higher (an
+//! addition of ours: neither reference has it): while the upstream answers within `TOLERANCE` of that reference, the
 //! gradient is 1 and the limit grows by `√limit` per step, so a far but healthy upstream gets as
 //! many requests at once as the load offers; when the upstream slows under load, the gradient
 //! falls below 1 and the limit settles where the latency is about `TOLERANCE` times the reference.
@@ -45,13 +45,6 @@ const SAMPLES: u32 = 10;
 const TOLERANCE: f64 = 1.5;
 /// How fast the reference (minimum) RTT may rise, per second, when nothing faster is seen.
 const MIN_RTT_CREEP: f64 = 0.01;
-/// The reference RTT is never below this, in seconds: a round trip of a few milliseconds is
-/// mostly the proxy's own host (a busy runtime polls a finished response late, and on a shared
-/// host the upstream's CPU is contended too), which fewer requests at once would not shorten.
-/// Behind a 1 ms upstream on a saturated 2-core host attempts take about 4 ms: against 1.5 x
-/// 1 ms the limit would shrink and leave the machine partly idle; against 1.5 x 5 ms it is not
-/// lowered until attempts take 7.5 ms.
-const REFERENCE_FLOOR: f64 = 0.005;
 /// Share of each step's computed limit taken at once (Gradient2's smoothing).
 const SMOOTHING: f64 = 0.2;
 
@@ -75,6 +68,21 @@ struct State {
     slow_start: bool,
 }
 
+/// What a limit is told.
+#[derive(Debug, Clone, Copy)]
+pub struct LimitSettings {
+    /// The most slots it may grow to.
+    pub ceiling: usize,
+    /// The reference RTT is never below this (`UPSTREAM_CONCURRENCY_RTT_FLOOR_MS`): a round trip
+    /// of a few milliseconds is mostly the proxy's own host (a busy runtime polls a finished
+    /// response late, and on a shared host the upstream's CPU is contended too), which fewer
+    /// requests at once would not shorten. Behind a 1 ms upstream on a saturated 2-core host
+    /// attempts take about 4 ms: against 1.5 x 1 ms the limit would shrink and leave the machine
+    /// partly idle; against the default 1.5 x 5 ms it is not lowered until attempts take 7.5 ms.
+    /// Lower it when the upstream is near and a few milliseconds more means it is struggling.
+    pub rtt_floor: Duration,
+}
+
 #[derive(Debug)]
 pub struct AdaptiveLimit {
     slots: Semaphore,
@@ -82,6 +90,8 @@ pub struct AdaptiveLimit {
     /// lock only when a permit is owed.
     owing: AtomicBool,
     ceiling: usize,
+    /// `LimitSettings::rtt_floor`, in seconds.
+    rtt_floor: f64,
     state: Mutex<State>,
     /// The pod's total limit (the sum over threads), for the gauge.
     total: Arc<AtomicI64>,
@@ -113,16 +123,17 @@ impl Drop for Slot<'_> {
 }
 
 impl AdaptiveLimit {
-    /// A limit between `MIN_LIMIT` (or `ceiling`, if lower) and `ceiling`; `total` is shared by
-    /// every thread's limit and holds their sum.
-    pub fn new(ceiling: usize, total: Arc<AtomicI64>) -> Self {
-        let ceiling = ceiling.max(1);
+    /// A limit between `MIN_LIMIT` (or the ceiling, if lower) and the ceiling; `total` is shared
+    /// by every thread's limit and holds their sum.
+    pub fn new(settings: LimitSettings, total: Arc<AtomicI64>) -> Self {
+        let ceiling = settings.ceiling.max(1);
         let initial = INITIAL_LIMIT.min(ceiling);
         total.fetch_add(initial as i64, Ordering::Relaxed);
         Self {
             slots: Semaphore::new(initial),
             owing: AtomicBool::new(false),
             ceiling,
+            rtt_floor: settings.rtt_floor.as_secs_f64(),
             state: Mutex::new(State {
                 limit: initial as f64,
                 granted: initial,
@@ -193,7 +204,7 @@ impl AdaptiveLimit {
         } else {
             recent.min(state.min_rtt * (1.0 + MIN_RTT_CREEP * aged))
         };
-        let reference = state.min_rtt.max(REFERENCE_FLOOR);
+        let reference = state.min_rtt.max(self.rtt_floor);
         let gradient = (TOLERANCE * reference / recent.max(1e-9)).clamp(0.5, 1.0);
         if gradient >= 1.0 && (busiest as f64) < state.limit / 2.0 {
             return; // not limited by this bound: nothing learnt about a higher one
@@ -237,6 +248,15 @@ impl AdaptiveLimit {
 mod tests {
     use super::*;
 
+    /// A limit up to `ceiling` with the default floor (5 ms).
+    fn limit_of(ceiling: usize) -> AdaptiveLimit {
+        limit_with_floor(ceiling, Duration::from_millis(5))
+    }
+
+    fn limit_with_floor(ceiling: usize, rtt_floor: Duration) -> AdaptiveLimit {
+        AdaptiveLimit::new(LimitSettings { ceiling, rtt_floor }, Arc::default())
+    }
+
     /// Runs `steps` updates with `in_flight` slots held and each sample taking `rtt(limit)`.
     fn drive(limit: &AdaptiveLimit, steps: u32, rtt: impl Fn(usize) -> Duration) {
         for _ in 0..steps {
@@ -252,7 +272,11 @@ mod tests {
     #[test]
     fn behind_a_far_healthy_upstream_the_limit_grows_to_the_ceiling() {
         let total = Arc::default();
-        let limit = AdaptiveLimit::new(256, Arc::clone(&total));
+        let settings = LimitSettings {
+            ceiling: 256,
+            rtt_floor: Duration::from_millis(5),
+        };
+        let limit = AdaptiveLimit::new(settings, Arc::clone(&total));
         drive(&limit, 200, |_| Duration::from_millis(50));
         assert_eq!(limit.current(), 256);
         assert_eq!(total.load(Ordering::Relaxed), 256);
@@ -260,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_near_upstream_a_few_milliseconds_slower_under_load_is_not_backed_off_from() {
-        let limit = AdaptiveLimit::new(256, Arc::default());
+        let limit = limit_of(256);
         drive(&limit, 1, |_| Duration::from_millis(1));
         // 4 ms is what a 1 ms upstream took on a saturated 2-core host: within the floor.
         drive(&limit, 50, |_| Duration::from_millis(4));
@@ -268,8 +292,20 @@ mod tests {
     }
 
     #[test]
+    fn without_a_floor_a_near_upstream_a_few_milliseconds_slower_is_backed_off_from() {
+        let limit = limit_with_floor(256, Duration::ZERO);
+        drive(&limit, 1, |_| Duration::from_millis(1));
+        drive(&limit, 50, |_| Duration::from_millis(4));
+        let settled = limit.current();
+        assert!(
+            settled <= 8,
+            "{settled}: 4 ms against 1.5 x 1 ms is past the tolerance"
+        );
+    }
+
+    #[test]
     fn behind_a_far_healthy_upstream_the_limit_doubles_until_it_suffices() {
-        let limit = AdaptiveLimit::new(1024, Arc::default());
+        let limit = limit_of(1024);
         // 256 connections over 2 threads behind 200 ms: 128 slots per thread are what it takes.
         drive(&limit, 3, |_| Duration::from_millis(200));
         assert_eq!(limit.current(), 128, "16 doubled three times");
@@ -277,7 +313,7 @@ mod tests {
 
     #[test]
     fn once_the_upstream_has_slowed_the_limit_grows_by_its_square_root_only() {
-        let limit = AdaptiveLimit::new(1024, Arc::default());
+        let limit = limit_of(1024);
         drive(&limit, 1, |_| Duration::from_millis(10));
         drive(&limit, 1, |_| Duration::from_millis(100)); // slower: slow start ends
         let after_slowdown = limit.current();
@@ -291,7 +327,7 @@ mod tests {
 
     #[test]
     fn an_upstream_that_slows_under_load_brings_the_limit_down() {
-        let limit = AdaptiveLimit::new(1024, Arc::default());
+        let limit = limit_of(1024);
         // Fast up to 32 at once, then each extra request queues: latency grows with the load.
         drive(&limit, 400, |in_flight| {
             Duration::from_micros(10_000 * (in_flight.max(32) as u64) / 32)
@@ -302,7 +338,7 @@ mod tests {
 
     #[test]
     fn an_unused_limit_does_not_grow_and_slots_in_use_are_taken_back_when_it_shrinks() {
-        let limit = AdaptiveLimit::new(64, Arc::default());
+        let limit = limit_of(64);
         for _ in 0..100 {
             limit.sample(Duration::from_millis(1));
         }
