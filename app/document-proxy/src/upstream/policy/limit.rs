@@ -5,10 +5,11 @@
 //!
 //! Every `SAMPLES` attempts the recent RTT (their mean) is compared with the lowest recent RTT
 //! seen (Envoy's min RTT), or the floor (`LimitSettings::rtt_floor`) if that is higher (an
-//! addition of ours: neither reference has it): while the upstream answers within `TOLERANCE` of that reference, the
-//! gradient is 1 and the limit grows by `√limit` per step, so a far but healthy upstream gets as
-//! many requests at once as the load offers; when the upstream slows under load, the gradient
-//! falls below 1 and the limit settles where the latency is about `TOLERANCE` times the reference.
+//! addition of ours: neither reference has it): while the upstream answers within `TOLERANCE` of
+//! that reference, the gradient is 1 and the limit grows by `√limit` per step, so a far but
+//! healthy upstream gets as many requests at once as the load offers; when the upstream slows
+//! under load, the gradient falls below 1 and the limit settles where the latency is about
+//! `TOLERANCE` times the reference.
 //! Gradient2's long-term average would drift up with a latency that grows with the load (the
 //! limit would then grow without end), so the reference is the minimum; Envoy re-measures it by
 //! pinning concurrency low for a moment, which costs a dip in throughput, so here it instead
