@@ -229,6 +229,7 @@ fn symbols(bits: &mut Bits<'_>, out: &mut Cursor<'_>, codes: &Codes) -> Result<b
         } else {
             if e & (END_OF_BLOCK | INVALID) != 0 {
                 if e & INVALID != 0 {
+                    bits.consume(invalid_code_bits(e));
                     return Err(StreamError::Invalid("invalid literal/length code"));
                 }
                 bits.consume(code_bits(e));
@@ -238,6 +239,7 @@ fn symbols(bits: &mut Bits<'_>, out: &mut Cursor<'_>, codes: &Codes) -> Result<b
             bits.consume(code_bits(e) + extra_bits(e));
             let d = codes.distance.decode(bits);
             if d & INVALID != 0 {
+                bits.consume(invalid_code_bits(d));
                 return Err(StreamError::Invalid("invalid distance code"));
             }
             distance = value(d) + (bits.peek(code_bits(d) + extra_bits(d)) >> code_bits(d));
@@ -251,6 +253,14 @@ fn symbols(bits: &mut Bits<'_>, out: &mut Cursor<'_>, codes: &Codes) -> Result<b
         out.copy_match(distance as usize, len as usize);
     }
     Ok(false)
+}
+
+/// The bits of an invalid code, consumed before it is refused, so that one whose bits run past
+/// the end of the input is a truncation, as in zlib (which decides a code only once all its bits
+/// are there): a code for symbols 286-287 or 30-31 has its length; the one missing code of an
+/// incomplete code (a lone one-bit code) is one bit.
+fn invalid_code_bits(e: u32) -> u32 {
+    code_bits(e).max(1)
 }
 
 const LENGTH_BASE: [u16; 29] = [
