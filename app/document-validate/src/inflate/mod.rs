@@ -18,8 +18,9 @@
 //! an oversubscribed code, or an incomplete one other than a single one-bit code; a repeat with
 //! nothing to repeat, or past the lengths; no end-of-block code; the literal/length codes 286
 //! and 287 and the distance codes 30 and 31; a distance before the start of the output; a wrong
-//! Adler-32. Bits used past the end of the input make it truncated, whatever they decoded to,
-//! and so does a preset dictionary's 4-byte id cut short (zlib reads it before it refuses).
+//! Adler-32. Bits used past the end of the input make it truncated, whatever they decoded to
+//! (an invalid code too: zlib judges a code only once all its bits are there), and so does a
+//! preset dictionary's 4-byte id cut short (zlib reads it before it refuses).
 
 mod adler;
 mod bits;
