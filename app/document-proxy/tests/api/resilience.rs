@@ -28,10 +28,11 @@ async fn served(app: &TestApp, count: u64, at_once: usize) -> u64 {
 
 #[tokio::test]
 async fn a_fast_upstream_bad_with_probability_p_is_served_at_least_one_minus_p_within_the_budget() {
-    // Each request's share of sound documents is a draw: at p = 0.9 the expected share with the
-    // budget spent is 0.12 + 100 / requests, so the requests are enough for "at least 1 - p" to
-    // hold by about 4 standard deviations (3000: 3.8; 300 would give 2.5, one run in 160
-    // failing by chance). At p = 0.5 300 are 7 deviations clear.
+    // Every attempt is a draw: with the budget spent, the expected share served is
+    // (1 - p)(1.2 + 100 / requests), so at p = 0.9 it takes 3000 requests for "at least 1 - p" to
+    // hold by about 4 standard deviations (3.8; 300 would give 2.5, one run in 160 failing by
+    // chance). At p = 0.5 300 are 7 deviations clear.
+    let at_once = 16;
     for (p, requests) in [(0.5, 300), (0.9, 3000)] {
         let app = spawn_app_with(
             Faults {
@@ -41,7 +42,7 @@ async fn a_fast_upstream_bad_with_probability_p_is_served_at_least_one_minus_p_w
             |_| {},
         )
         .await;
-        let ok = served(&app, requests, 16).await as f64;
+        let ok = served(&app, requests, at_once).await as f64;
         let share = ok / requests as f64;
         assert!(share >= 1.0 - p, "p = {p}: served {share}");
         // The budget is what brings the share above 1 - p: at both shares the requests want more
@@ -50,7 +51,7 @@ async fn a_fast_upstream_bad_with_probability_p_is_served_at_least_one_minus_p_w
         let allowed = requests as f64 * 1.2 + 100.0;
         let seen = app.stand_in.requests_seen() as f64;
         assert!(
-            (allowed - 16.0..=allowed).contains(&seen),
+            (allowed - at_once as f64..=allowed).contains(&seen),
             "p = {p}: {seen} upstream requests for {requests}, the budget allows {allowed}"
         );
         assert_eq!(

@@ -249,13 +249,16 @@ impl AdaptiveLimit {
 mod tests {
     use super::*;
 
-    /// A limit up to `ceiling` with the default floor (5 ms).
-    fn limit_of(ceiling: usize) -> AdaptiveLimit {
-        limit_with_floor(ceiling, Duration::from_millis(5))
+    /// Up to `ceiling`, with `UPSTREAM_CONCURRENCY_RTT_FLOOR_MS`'s default floor.
+    fn settings(ceiling: usize) -> LimitSettings {
+        LimitSettings {
+            ceiling,
+            rtt_floor: Duration::from_millis(5),
+        }
     }
 
-    fn limit_with_floor(ceiling: usize, rtt_floor: Duration) -> AdaptiveLimit {
-        AdaptiveLimit::new(LimitSettings { ceiling, rtt_floor }, Arc::default())
+    fn limit_of(ceiling: usize) -> AdaptiveLimit {
+        AdaptiveLimit::new(settings(ceiling), Arc::default())
     }
 
     /// Runs `steps` updates with `in_flight` slots held and each sample taking `rtt(limit)`.
@@ -273,11 +276,7 @@ mod tests {
     #[test]
     fn behind_a_far_healthy_upstream_the_limit_grows_to_the_ceiling() {
         let total = Arc::default();
-        let settings = LimitSettings {
-            ceiling: 256,
-            rtt_floor: Duration::from_millis(5),
-        };
-        let limit = AdaptiveLimit::new(settings, Arc::clone(&total));
+        let limit = AdaptiveLimit::new(settings(256), Arc::clone(&total));
         drive(&limit, 200, |_| Duration::from_millis(50));
         assert_eq!(limit.current(), 256);
         assert_eq!(total.load(Ordering::Relaxed), 256);
@@ -294,7 +293,11 @@ mod tests {
 
     #[test]
     fn without_a_floor_a_near_upstream_a_few_milliseconds_slower_is_backed_off_from() {
-        let limit = limit_with_floor(256, Duration::ZERO);
+        let no_floor = LimitSettings {
+            rtt_floor: Duration::ZERO,
+            ..settings(256)
+        };
+        let limit = AdaptiveLimit::new(no_floor, Arc::default());
         drive(&limit, 1, |_| Duration::from_millis(1));
         drive(&limit, 50, |_| Duration::from_millis(4));
         let settled = limit.current();
