@@ -334,18 +334,22 @@ mod tests {
             .ok()
             .and_then(|text| text.trim().parse().ok())
             .unwrap_or(4096);
-        // More than the standard library's backlog of 128; the kernel caps the backlog at somaxconn.
+        // More than the standard library's backlog of 128; the kernel caps it at somaxconn.
         let opened = cap.min(512);
         assert!(
             opened > 128,
             "net.core.somaxconn is {cap}: raise it to run this test"
         );
         // Each stays open to the end: a closed one would give its place in the backlog back.
+        let addr = listener.local_addr();
         let _held: Vec<_> = (0..opened)
             .map(|i| {
-                std::net::TcpStream::connect_timeout(&listener.local_addr(), Duration::from_millis(500))
+                std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(500))
                     .unwrap_or_else(|e| {
-                        panic!("connection {i} of {opened}, none accepted yet: {e} (a SYN dropped by a full backlog waits a second)")
+                        panic!(
+                            "connection {i} of {opened}, none accepted yet: {e} \
+                             (a SYN dropped by a full backlog waits a second)"
+                        )
                     })
             })
             .collect();

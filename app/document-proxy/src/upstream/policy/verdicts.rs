@@ -77,8 +77,8 @@ impl Verdicts {
 
     /// The verdict on `body` (given as the pieces it arrived in), with the copy of it to send (a
     /// sound one's): the remembered one if these exact bytes were judged before, else an exact
-    /// copy, validated now unless `deadline` passes or this future is dropped first. Either way the caller's
-    /// buffer is free again once this returns.
+    /// copy, validated now unless `deadline` passes or this future is dropped first. Either way
+    /// the caller's buffer is free again once this returns.
     pub async fn verdict(&self, body: &[&[u8]], deadline: Instant) -> Known {
         if let Some(known) = self.remembered(body) {
             return known;
