@@ -5,6 +5,7 @@ import os
 
 # name -> (stand-in environment, corrupt share p or None)
 REGIMES = {
+    "fixed sound documents": ({"CORRUPT_RATE": "0"}, None),
     "latency 1 ms": ({"FAULT_LATENCY_MS": "1", "CORRUPT_RATE": "0"}, None),
     "latency 10 ms": ({"FAULT_LATENCY_MS": "10", "CORRUPT_RATE": "0"}, None),
     "latency 50 ms": ({"FAULT_LATENCY_MS": "50", "CORRUPT_RATE": "0"}, None),
