@@ -24,8 +24,6 @@ const SLACK: usize = 512;
 /// Copies at least this long (whole matches) are checked for being one byte, and so a run, even
 /// when all they read is written.
 const UNIFORM_MIN: usize = 258;
-/// Runs of one byte at least this long are added to the Adler-32 by formula, not read back.
-const RUN_SUMMED: usize = 32;
 
 /// A run of one byte at `start`.
 #[derive(Debug, Clone, Copy, Default)]
@@ -45,7 +43,9 @@ impl Run {
 #[derive(Default)]
 struct Parts {
     buf: Vec<u8>,
-    /// The long runs since the output last handed on, in order: the Adler-32 adds them by formula.
+    /// The long runs since the output last handed on, in order: the Adler-32 adds them by formula
+    /// (they are not in the buffer); the bytes between them, short runs included, are summed by
+    /// the vector code, which costs less than a call to it per short run.
     runs: Vec<Run>,
     unwritten: Unwritten,
 }
@@ -116,7 +116,7 @@ impl<E, F: FnMut(Piece<'_>) -> Result<(), E>> Window<F> {
         let mut parts = PARTS.take();
         parts.buf.resize(FLUSH_AT + SLACK, 0);
         parts.runs.clear();
-        parts.runs.reserve(CHUNK / RUN_SUMMED + 1);
+        parts.runs.reserve(CHUNK / UNWRITTEN_MIN + 1);
         parts.unwritten.reset(parts.buf.len());
         Self {
             parts,
@@ -224,8 +224,8 @@ impl Cursor<'_> {
         self.pos += 1;
     }
 
-    /// Ends the run being extended, if there is one: a long one is left unwritten, a short one
-    /// written.
+    /// Ends the run being extended, if there is one: a long one is left unwritten (and summed by
+    /// formula), a short one written.
     #[inline(always)]
     fn end_run(&mut self) {
         let run = self.run;
@@ -234,11 +234,9 @@ impl Cursor<'_> {
         }
         if run.len as usize >= UNWRITTEN_MIN {
             self.unwritten.add(self.buf, run.start, run.end(), run.byte);
+            self.runs.push(run);
         } else {
             self.buf[run.start..run.end()].fill(run.byte);
-        }
-        if run.len as usize >= RUN_SUMMED {
-            self.runs.push(run);
         }
         self.run.len = 0;
     }
@@ -293,8 +291,8 @@ impl Cursor<'_> {
     /// distance 1 it extends the run being extended; a copy that may be a run (it reads the run
     /// being extended or unwritten blocks, or is a whole match whose ends and middle are one
     /// byte) goes by `copied_run`; the others are copied, long ones by `long_copy` and the rest
-    /// in 16-byte blocks that may write up to 15 bytes past the end (overwritten by the output
-    /// that follows).
+    /// in 16-byte blocks, at least four, that may write up to 63 bytes past the end (overwritten
+    /// by the output that follows).
     #[inline(always)]
     pub(super) fn copy_match(&mut self, distance: usize, len: usize) {
         let (start, end) = (self.pos, self.pos + len);
@@ -346,11 +344,12 @@ impl Cursor<'_> {
                 return;
             }
         }
-        // Each block reads only bytes already written: `step` is at least 16. The first two
-        // are copied whatever the length (most matches are shorter than 32 bytes), so the loop
-        // only runs for longer ones.
+        // Each block reads only bytes already written: `step` is at least 16. The first four
+        // are copied whatever the length (most matches are shorter than 64 bytes), so the loop
+        // only runs for longer ones, and its count, which varies from match to match, is not a
+        // branch mispredicted on nearly every match.
         let mut src = dst - step;
-        for _ in 0..2 {
+        for _ in 0..4 {
             let mut block = [0u8; 16];
             block.copy_from_slice(&buf[src..src + 16]);
             buf[dst..dst + 16].copy_from_slice(&block);
