@@ -50,6 +50,9 @@ impl Unwritten {
         // `(start + BLOCK - 1) >> BLOCK_SHIFT`, not `div_ceil`, whose test of the remainder is a
         // branch the processor mispredicts.
         let (first, last) = ((start + BLOCK - 1) >> BLOCK_SHIFT, end >> BLOCK_SHIFT);
+        // The run's ends, before its first and after its last whole block, each by one fill of
+        // a block's length: the run is longer than two blocks, so both stay inside it, and a
+        // fill of one length is not a branch on the length.
         buf[start..start + BLOCK].fill(byte);
         buf[end - BLOCK..end].fill(byte);
         self.bytes[first..last].fill(byte);
