@@ -1,5 +1,6 @@
 //! The Adler-32 of the output as the window hands it on: bytes summed by libdeflate's vector code
-//! (or one by one between two runs), runs of one byte added by formula, never read.
+//! (or one by one between two runs), the long runs of one byte (those left unwritten) added by
+//! formula, never read.
 
 const ADLER_MOD: u64 = 65_521;
 

@@ -350,20 +350,24 @@ impl Cursor<'_> {
         // branch mispredicted on nearly every match.
         let mut src = dst - step;
         for _ in 0..4 {
-            let mut block = [0u8; 16];
-            block.copy_from_slice(&buf[src..src + 16]);
-            buf[dst..dst + 16].copy_from_slice(&block);
+            copy_block(buf, src, dst);
             src += 16;
             dst += 16;
         }
         while dst < end {
-            let mut block = [0u8; 16];
-            block.copy_from_slice(&buf[src..src + 16]);
-            buf[dst..dst + 16].copy_from_slice(&block);
+            copy_block(buf, src, dst);
             src += 16;
             dst += 16;
         }
     }
+}
+
+/// Copies the 16 bytes at `src` to `dst` (at least 16 bytes after them).
+#[inline(always)]
+fn copy_block(buf: &mut [u8], src: usize, dst: usize) {
+    let mut block = [0u8; 16];
+    block.copy_from_slice(&buf[src..src + 16]);
+    buf[dst..dst + 16].copy_from_slice(&block);
 }
 
 /// Long and not overlapping, or a repeated match (longer than one match can be): `copy_within`
