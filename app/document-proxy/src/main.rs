@@ -41,6 +41,7 @@ async fn main() -> ExitCode {
     let app = match Application::build(config).await {
         Ok(app) => app,
         Err(err) => {
+            document_proxy::telemetry::flush_stdout();
             eprintln!("document-proxy: cannot start: {err}");
             return ExitCode::FAILURE;
         }

@@ -116,7 +116,8 @@ impl Application {
     }
 
     /// Serves until shutdown is triggered: readiness turns 503 at once, the listener closes, and
-    /// in-flight requests get up to the grace period to finish. Then the log queue is flushed.
+    /// in-flight requests get up to the grace period to finish. Then the logs are flushed: the Loki
+    /// queue, then stdout's buffer.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let served = server::run(
             self.listener,
@@ -130,6 +131,7 @@ impl Application {
         if let Some(loki) = self.loki {
             loki.flush().await;
         }
+        telemetry::flush_stdout();
         served
     }
 }
